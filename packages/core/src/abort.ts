@@ -1,0 +1,35 @@
+/**
+ * Why: every wait in proxykit (backoff, queue, pool acquire, timeout) must be abortable and must
+ * leave no listener or timer behind. These helpers are the one place that knows how, including
+ * the shared "never aborts" signal that lets callers without a signal pay nothing.
+ */
+
+/**
+ * A signal that never aborts, used when the caller supplies none. Helpers here never attach
+ * listeners to it, so any number of waits can share it without a listener leak warning.
+ */
+export const NEVER_ABORTED: AbortSignal = new AbortController().signal;
+
+const noop = (): void => undefined;
+
+/**
+ * Calls `listener` once when `signal` aborts and returns a function that detaches it.
+ * Costs nothing for {@link NEVER_ABORTED}. The caller checks `signal.aborted` first.
+ */
+export function onAbort(signal: AbortSignal, listener: () => void): () => void {
+  if (signal === NEVER_ABORTED) return noop;
+  signal.addEventListener('abort', listener, { once: true });
+  return () => {
+    signal.removeEventListener('abort', listener);
+  };
+}
+
+/** The error a call rejects with when `signal` aborted: the signal's reason, as the platform does. */
+export function abortReason(signal: AbortSignal): unknown {
+  return signal.reason ?? new DOMException('This operation was aborted', 'AbortError');
+}
+
+/** True for the errors the platform and proxykit use to report a caller's abort. */
+export function isAbortError(error: unknown): boolean {
+  return error instanceof Error && error.name === 'AbortError';
+}
