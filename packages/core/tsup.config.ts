@@ -1,6 +1,7 @@
-import { defineConfig } from 'tsup';
+import type { Options } from 'tsup';
 
-export default defineConfig({
+// Dual ESM/CJS with separate .d.ts/.d.cts, as every proxykit package is built.
+const config: Options = {
   entry: ['src/index.ts'],
   format: ['esm', 'cjs'],
   dts: true,
@@ -8,4 +9,6 @@ export default defineConfig({
   clean: true,
   target: 'node20',
   tsconfig: 'tsconfig.build.json',
-});
+};
+
+export default config;

@@ -107,9 +107,9 @@ export class ConcurrencyLimitLayer extends LayerBase {
       pending = next(req, ctx);
     } catch (error) {
       this.#release();
-      return Promise.reject(error as Error);
+      return Promise.reject(error);
     }
-    return pending.then(this.#releaseAfterValue, this.#releaseAfterError) as Promise<Res>;
+    return pending.then<Res>(this.#releaseAfterValue, this.#releaseAfterError);
   }
 
   readonly #releaseAfterValue = <T>(value: T): T => {
@@ -141,11 +141,11 @@ export class ConcurrencyLimitLayer extends LayerBase {
         ),
       );
     }
-    if (signal.aborted) return Promise.reject(abortReason(signal) as Error);
+    if (signal.aborted) return Promise.reject(abortReason(signal));
     return new Promise<void>((resolve, reject) => {
       const waiter = new Waiter(resolve, reject);
       waiter.detach = onAbort(signal, () => {
-        if (this.#queue.remove(waiter)) reject(abortReason(signal) as Error);
+        if (this.#queue.remove(waiter)) reject(abortReason(signal));
       });
       this.#queue.push(waiter, this.#clock.now() + this.queueTimeoutMs);
     });

@@ -19,7 +19,7 @@ export interface DelayOptions {
  */
 export function delay(ms: number, options: DelayOptions = {}): Promise<void> {
   const { signal, clock = systemClock } = options;
-  if (signal?.aborted === true) return Promise.reject(abortReason(signal) as Error);
+  if (signal?.aborted === true) return Promise.reject(abortReason(signal));
   return new Promise<void>((resolve, reject) => {
     let detach = (): void => undefined;
     const timer = clock.setTimer(
@@ -32,7 +32,7 @@ export function delay(ms: number, options: DelayOptions = {}): Promise<void> {
     if (signal !== undefined) {
       detach = onAbort(signal, () => {
         timer.cancel();
-        reject(abortReason(signal) as Error);
+        reject(abortReason(signal));
       });
     }
   });

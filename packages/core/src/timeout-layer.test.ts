@@ -9,7 +9,11 @@ import { VirtualClock } from './virtual-clock.js';
 function sleeper(clock: VirtualClock) {
   return (ms: number | null, value: string): Promise<string> =>
     new Promise((resolve) => {
-      if (ms !== null) clock.setTimer(() => resolve(value), ms);
+      if (ms !== null) {
+        clock.setTimer(() => {
+          resolve(value);
+        }, ms);
+      }
     });
 }
 
