@@ -9,6 +9,7 @@
 
 import { spawn } from 'node:child_process';
 import console from 'node:console';
+import { rmSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import os from 'node:os';
@@ -118,6 +119,16 @@ async function checkPackage(pkg, tempDir) {
   ];
 }
 
+/** Ctrl-C or a kill skips `finally` blocks, so remove `dir` on those signals too. */
+function removeOnSignal(dir) {
+  for (const signal of ['SIGINT', 'SIGTERM']) {
+    process.once(signal, () => {
+      rmSync(dir, { recursive: true, force: true });
+      process.kill(process.pid, signal); // our listener is gone: exit the way the signal would
+    });
+  }
+}
+
 async function main() {
   const started = performance.now();
   const packages = await listPublicPackages();
@@ -126,6 +137,7 @@ async function main() {
     return 0;
   }
   const tempDir = await mkdtemp(path.join(os.tmpdir(), 'proxykit-pkg-check-'));
+  removeOnSignal(tempDir);
   let failures = 0;
   try {
     // Packages are independent, so check them concurrently but report in a stable order.

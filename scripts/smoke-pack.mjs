@@ -9,6 +9,7 @@
 
 import { spawn } from 'node:child_process';
 import console from 'node:console';
+import { rmSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -99,20 +100,6 @@ function run(command, args, options = {}) {
   });
 }
 
-/** Runs `task` over `items` with at most `limit` running at once; results keep input order. */
-async function mapLimit(items, limit, task) {
-  const results = new Array(items.length);
-  let next = 0;
-  async function worker() {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await task(items[index]);
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
-}
-
 async function packAll(packages, tarballDir) {
   const packed = [];
   for (const pkg of packages) {
@@ -157,25 +144,23 @@ async function installConsumer(packed, consumerDir) {
 }
 
 /**
- * Confirms the tree holds exactly one copy of each package, the one from its tarball: no nested
- * duplicates, no registry downloads, and no `workspace:` ranges left in the installed manifests.
+ * Confirms the tree holds exactly one copy of each package, the one from its tarball (no nested
+ * duplicates, nothing from the registry, no `workspace:` range left in an installed manifest),
+ * and that every range a package declares on another is met by the local version. The overrides
+ * would hide an unmet range, so npm checks them with the overrides taken out.
  */
 async function verifyResolution(packed, consumerDir) {
+  const problems = [];
   const lock = JSON.parse(await readFile(path.join(consumerDir, 'package-lock.json'), 'utf8'));
   const ours = new Map(packed.map((pkg) => [pkg.name, pkg]));
-  const problems = [];
   for (const [location, entry] of Object.entries(lock.packages ?? {})) {
-    const name = location.split('node_modules/').pop();
-    const pkg = name === undefined ? undefined : ours.get(name);
+    const pkg = ours.get(location.split('node_modules/').pop() ?? '');
     if (!pkg) continue;
     if (location !== `node_modules/${pkg.name}`) {
       problems.push(`${location}: a second copy of ${pkg.name} (not deduped)`);
     }
     if (typeof entry.resolved !== 'string' || !entry.resolved.startsWith('file:')) {
       problems.push(`${location}: resolved from ${String(entry.resolved)}, not a local tarball`);
-    }
-    if (entry.version !== pkg.version) {
-      problems.push(`${location}: version ${String(entry.version)}, packed ${pkg.version}`);
     }
   }
   for (const pkg of packed) {
@@ -186,7 +171,22 @@ async function verifyResolution(packed, consumerDir) {
       problems.push(`${pkg.name}: installed package.json still has a workspace: range`);
     }
   }
-  const detail = `each @proxykit/* package installed once, from its local tarball`;
+
+  const manifestPath = path.join(consumerDir, 'package.json');
+  const manifest = await readFile(manifestPath, 'utf8');
+  const withoutOverrides = JSON.parse(manifest);
+  delete withoutOverrides.overrides;
+  await writeFile(manifestPath, JSON.stringify(withoutOverrides, null, 2));
+  const ls = await run('npm', ['ls', '--all', '--loglevel=error'], { cwd: consumerDir });
+  await writeFile(manifestPath, manifest);
+  if (ls.code !== 0) {
+    // Keep the tree lines that name a problem, e.g. `@proxykit/core@0.1.0 deduped invalid: ...`.
+    const named = ls.output.split('\n').filter((line) => /invalid|missing|UNMET/i.test(line));
+    const shown = named.length > 0 ? named.join('\n') : ls.output;
+    problems.push(`npm ls, run without the overrides, found unmet ranges:\n${shown}`);
+  }
+
+  const detail = 'one copy of each @proxykit/* package, from its tarball, meeting every range';
   report(problems.length === 0, 'resolve', detail, problems.join('\n'));
 }
 
@@ -201,13 +201,15 @@ const mod = await import(name);
 console.log(JSON.stringify({ file: import.meta.resolve(name), keys: Object.keys(mod) }));
 `;
 
-async function probe(consumerDir, file, name) {
-  const result = await run(process.execPath, [file, name], { cwd: consumerDir });
+async function probe(consumerDir, probeFile, name) {
+  const result = await run(process.execPath, [probeFile, name], { cwd: consumerDir });
   if (result.code !== 0) return { error: result.output };
   try {
     const loaded = JSON.parse(result.stdout);
     const keys = loaded.keys.filter((key) => key !== '__esModule').sort();
-    const where = loaded.file.replace(/^file:\/\//, '').split(`/${name}/`).pop();
+    // Shown relative to the package, e.g. dist/index.cjs.
+    const file = loaded.file.startsWith('file:') ? fileURLToPath(loaded.file) : loaded.file;
+    const where = file.split(path.sep).join('/').split(`/node_modules/${name}/`).pop();
     return { ...loaded, keys, where };
   } catch {
     return { error: `unexpected probe output:\n${result.output}` };
@@ -246,18 +248,60 @@ export { names };
 ${TYPE_SNIPPETS[pkg.name] ?? ''}`;
 }
 
-/** Writes the consumer file for one package and format; returns the tsc job that checks it. */
-async function prepareTypeCheck(pkg, format, consumerDir) {
-  const slug = pkg.name.replace(/^@/, '').replace(/\//g, '__');
-  const file = path.join(consumerDir, `types-${slug}.${format === 'esm' ? 'mts' : 'cts'}`);
-  await writeFile(file, typeCheckSource(pkg));
-  return { pkg, format, file };
+/**
+ * Type-checks every package as ESM (.mts) or CJS (.cts) in one tsc run (most of the time goes on
+ * checking @types/node, so one run per package would be slow), then files each diagnostic under
+ * the package it belongs to (its consumer file or its own shipped .d.ts files). Returns the
+ * arguments for `report`.
+ */
+async function typeCheck(packed, format, consumerDir) {
+  const owners = new Map(); // consumer file -> package
+  for (const pkg of packed) {
+    const slug = pkg.name.replace(/^@/, '').replace(/\//g, '__');
+    const file = `types-${slug}.${format === 'esm' ? 'mts' : 'cts'}`;
+    await writeFile(path.join(consumerDir, file), typeCheckSource(pkg));
+    owners.set(file, pkg);
+  }
+  const tsc = path.join(consumerDir, 'node_modules', 'typescript', 'bin', 'tsc');
+  const args = [tsc, ...TSC_FLAGS, ...owners.keys()];
+  const result = await run(process.execPath, args, { cwd: consumerDir });
+
+  // With --pretty false a diagnostic is one `file(line,col): error ...` line plus indented lines.
+  const diagnostics = [];
+  for (const line of result.output.split('\n')) {
+    if (/^\s/.test(line) && diagnostics.length > 0) {
+      diagnostics[diagnostics.length - 1] += `\n${line}`;
+    } else if (line.trim() !== '') {
+      diagnostics.push(line);
+    }
+  }
+  const ownerOf = (diagnostic) => {
+    const file = diagnostic
+      .replace(/\(\d+,\d+\).*/s, '')
+      .split(path.sep)
+      .join('/');
+    return owners.get(file) ?? packed.find((pkg) => file.includes(`node_modules/${pkg.name}/`));
+  };
+
+  const results = [...owners].map(([file, pkg]) => {
+    const own = diagnostics.filter((diagnostic) => ownerOf(diagnostic) === pkg);
+    return [own.length === 0, `tsc ${format}`, `${pkg.name} (${file})`, own.join('\n')];
+  });
+  const unowned = diagnostics.filter((diagnostic) => ownerOf(diagnostic) === undefined);
+  if (unowned.length > 0 || (result.code !== 0 && diagnostics.length === 0)) {
+    results.push([false, `tsc ${format}`, 'errors outside the @proxykit packages', result.output]);
+  }
+  return results;
 }
 
-async function typeCheck(job, consumerDir) {
-  const tsc = path.join(consumerDir, 'node_modules', 'typescript', 'bin', 'tsc');
-  const result = await run(process.execPath, [tsc, ...TSC_FLAGS, job.file], { cwd: consumerDir });
-  return { ...job, ok: result.code === 0, output: result.output };
+/** Ctrl-C or a kill skips `finally` blocks, so remove `dir` on those signals too. */
+function removeOnSignal(dir) {
+  for (const signal of ['SIGINT', 'SIGTERM']) {
+    process.once(signal, () => {
+      rmSync(dir, { recursive: true, force: true });
+      process.kill(process.pid, signal); // our listener is gone: exit the way the signal would
+    });
+  }
 }
 
 async function main() {
@@ -265,31 +309,26 @@ async function main() {
   const packages = await listPublicPackages();
   if (packages.length === 0) {
     console.log('smoke: no public packages under packages/*');
-    return 0;
+    return;
   }
   const tempDir = await mkdtemp(path.join(os.tmpdir(), 'proxykit-smoke-'));
   const tarballDir = path.join(tempDir, 'tarballs');
   const consumerDir = path.join(tempDir, 'consumer');
+  if (!process.env.SMOKE_KEEP) removeOnSignal(tempDir);
   try {
     await mkdir(tarballDir);
     await mkdir(consumerDir);
     const packed = await packAll(packages, tarballDir);
-    if (failures > 0 || !(await installConsumer(packed, consumerDir))) return 1;
-    await verifyResolution(packed, consumerDir);
-
-    await writeFile(path.join(consumerDir, 'probe.cjs'), CJS_PROBE);
-    await writeFile(path.join(consumerDir, 'probe.mjs'), ESM_PROBE);
-    for (const pkg of packed) await checkRuntime(pkg, consumerDir);
-
-    const jobs = [];
-    for (const pkg of packed) {
-      for (const format of ['esm', 'cjs']) jobs.push(await prepareTypeCheck(pkg, format, consumerDir));
-    }
-    const checked = await mapLimit(jobs, os.availableParallelism(), (job) =>
-      typeCheck(job, consumerDir),
-    );
-    for (const { pkg, format, file, ok, output } of checked) {
-      report(ok, `tsc ${format}`, `${pkg.name} (${path.basename(file)})`, output);
+    if (failures === 0 && (await installConsumer(packed, consumerDir))) {
+      await verifyResolution(packed, consumerDir);
+      await writeFile(path.join(consumerDir, 'probe.cjs'), CJS_PROBE);
+      await writeFile(path.join(consumerDir, 'probe.mjs'), ESM_PROBE);
+      for (const pkg of packed) await checkRuntime(pkg, consumerDir);
+      const typeChecks = await Promise.all([
+        typeCheck(packed, 'esm', consumerDir),
+        typeCheck(packed, 'cjs', consumerDir),
+      ]);
+      for (const result of typeChecks.flat()) report(...result);
     }
   } finally {
     if (process.env.SMOKE_KEEP) console.log(`smoke: kept ${tempDir}`);
@@ -301,7 +340,7 @@ async function main() {
       ? `smoke: ${passes} checks passed in ${seconds}s`
       : `smoke: ${failures} of ${passes + failures} checks failed in ${seconds}s`,
   );
-  return failures === 0 ? 0 : 1;
 }
 
-process.exitCode = await main();
+await main();
+process.exitCode = failures === 0 ? 0 : 1;

@@ -77,6 +77,7 @@ function hasCode(error: unknown, code: string): boolean {
 
 /** A call did not finish before its deadline. */
 export class TimeoutError extends ProxykitError {
+  /** Always `'TimeoutError'`. */
   override readonly name: string = 'TimeoutError';
   readonly category = 'timeout';
   readonly code = 'PROXYKIT_TIMEOUT';
@@ -97,6 +98,7 @@ export function isTimeoutError(error: unknown): error is TimeoutError {
 
 /** A concurrency limit or its queue is full, or the wait in the queue timed out. */
 export class OverloadedError extends ProxykitError {
+  /** Always `'OverloadedError'`. */
   override readonly name: string = 'OverloadedError';
   readonly category = 'overloaded';
   readonly code = 'PROXYKIT_OVERLOADED';
@@ -114,6 +116,7 @@ export function isOverloadedError(error: unknown): error is OverloadedError {
 
 /** A circuit breaker is open (or isolated) and rejected the call without running it. */
 export class BrokenCircuitError extends ProxykitError {
+  /** Always `'BrokenCircuitError'`. */
   override readonly name: string = 'BrokenCircuitError';
   readonly category = 'overloaded';
   readonly code = 'PROXYKIT_BROKEN_CIRCUIT';
@@ -143,6 +146,7 @@ export function isBrokenCircuitError(error: unknown): error is BrokenCircuitErro
 
 /** A rate limiter refused the call; `retryAfterMs` is when it would admit it. */
 export class RateLimitedError extends ProxykitError {
+  /** Always `'RateLimitedError'`. */
   override readonly name: string = 'RateLimitedError';
   readonly category = 'overloaded';
   readonly code = 'PROXYKIT_RATE_LIMITED';
@@ -166,6 +170,7 @@ export function isRateLimitedError(error: unknown): error is RateLimitedError {
 
 /** A load balancer found no available upstream. */
 export class NoHealthyUpstreamError extends ProxykitError {
+  /** Always `'NoHealthyUpstreamError'`. */
   override readonly name: string = 'NoHealthyUpstreamError';
   readonly category = 'overloaded';
   readonly code = 'PROXYKIT_NO_HEALTHY_UPSTREAM';
@@ -186,6 +191,7 @@ export function isNoHealthyUpstreamError(error: unknown): error is NoHealthyUpst
 
 /** A pool could not hand out a resource before the acquire timeout. */
 export class PoolTimeoutError extends ProxykitError {
+  /** Always `'PoolTimeoutError'`. */
   override readonly name: string = 'PoolTimeoutError';
   readonly category = 'overloaded';
   readonly code = 'PROXYKIT_POOL_TIMEOUT';
@@ -206,6 +212,7 @@ export function isPoolTimeoutError(error: unknown): error is PoolTimeoutError {
 
 /** A retry was due but the retry budget had no room; `cause` is the last failure. */
 export class RetryBudgetExhaustedError extends ProxykitError {
+  /** Always `'RetryBudgetExhaustedError'`. */
   override readonly name: string = 'RetryBudgetExhaustedError';
   readonly category = 'overloaded';
   readonly code = 'PROXYKIT_RETRY_BUDGET_EXHAUSTED';
