@@ -13,3 +13,6 @@ export const echo = async (x: number): Promise<number> => x;
 /** Resolves at once with 1; takes no argument, so cockatiel's `execute(fn)` can call it as is. */
 // eslint-disable-next-line @typescript-eslint/require-await -- an `async` function is the point
 export const work = async (): Promise<number> => 1;
+
+/** Calls made by each case per iteration in the suites that measure a single wrapper. */
+export const CALLS = 100;

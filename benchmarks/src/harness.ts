@@ -39,13 +39,19 @@ export interface Suite extends References {
   readonly overrides?: Readonly<Record<string, References>>;
   /** Targets to report as met or missed; a target's ratio is against its case's baseline. */
   readonly targets?: readonly Target[];
+  /**
+   * How many calls each case makes per iteration (default 1); times are reported per call.
+   * Looping inside a case spreads the harness's own per-iteration cost (awaiting the case's
+   * promise, reading the clock) over many calls, so the table shows what a call costs.
+   */
+  readonly callsPerIteration?: number;
 }
 
 /** One row of a suite's results. */
 export interface CaseResult {
   readonly name: string;
   readonly baseline: string;
-  /** Median time per iteration in nanoseconds (median over rounds of mitata's p50). */
+  /** Median time per call in nanoseconds (median over rounds of mitata's p50, per call). */
   readonly medianNs: number;
   /** `medianNs / baseline's medianNs`: below 1 is faster than the baseline. */
   readonly ratio: number;
@@ -61,12 +67,18 @@ export interface SuiteResult {
   readonly cpu: string;
   readonly ratioDefinition: string;
   readonly rounds: number;
+  readonly callsPerIteration: number;
   readonly cases: readonly CaseResult[];
   readonly targets: readonly (Target & { readonly ratio: number; readonly met: boolean })[];
 }
 
-/** Each case is measured this many times, interleaved with the others; the median is kept. */
-const ROUNDS = 3;
+/**
+ * Each case is measured this many times, interleaved with the others and starting each round
+ * one case further on, so that no case always runs in the same position; the median is kept.
+ */
+const ROUNDS = 5;
+/** mitata's time budget for one measurement of one case, in nanoseconds. */
+const MIN_CPU_TIME_NS = 300e6;
 /** Calls made to every case before any is measured, so shared code is warmed for all of them. */
 const WARMUP_CALLS = 10_000;
 
@@ -96,17 +108,19 @@ function median(values: readonly number[]): number {
 /** Measures every case of `suite` and returns medians and ratios (does not print). */
 export async function measureSuite(suite: Suite): Promise<SuiteResult> {
   const entries = Object.entries(suite.cases);
+  const calls = suite.callsPerIteration ?? 1;
   for (const [, fn] of entries) {
-    for (let i = 0; i < WARMUP_CALLS; i++) await fn();
+    for (let i = 0; i < WARMUP_CALLS / calls; i++) await fn();
   }
   const samples = new Map<string, number[]>(entries.map(([name]) => [name, []]));
   for (let round = 0; round < ROUNDS; round++) {
-    for (const [name, fn] of entries) {
-      const stats = await measure(fn);
+    const start = round % entries.length;
+    for (const [name, fn] of [...entries.slice(start), ...entries.slice(0, start)]) {
+      const stats = await measure(fn, { min_cpu_time: MIN_CPU_TIME_NS });
       samples.get(name)?.push(stats.p50);
     }
   }
-  const medians = new Map([...samples].map(([name, values]) => [name, median(values)]));
+  const medians = new Map([...samples].map(([name, values]) => [name, median(values) / calls]));
   const cases = entries.map(([name]): CaseResult => {
     const refs = suite.overrides?.[name];
     const baseline = refs?.baseline ?? suite.baseline;
@@ -129,6 +143,7 @@ export async function measureSuite(suite: Suite): Promise<SuiteResult> {
     cpu: cpus()[0]?.model ?? 'unknown',
     ratioDefinition: 'case median time / baseline median time (below 1: faster than the baseline)',
     rounds: ROUNDS,
+    callsPerIteration: calls,
     cases,
     targets,
   };
@@ -136,7 +151,7 @@ export async function measureSuite(suite: Suite): Promise<SuiteResult> {
 
 /** Renders a result as a plain-text table followed by its targets. */
 export function formatSuite(result: SuiteResult): string {
-  const header = ['case', 'p50 ns/iter', 'ns over bare', '× baseline time', 'baseline'];
+  const header = ['case', 'p50 ns/call', 'ns over bare', '× baseline time', 'baseline'];
   const rows = result.cases.map((c) => [
     c.name,
     c.medianNs.toFixed(1),
@@ -153,7 +168,7 @@ export function formatSuite(result: SuiteResult): string {
       .join('  ')
       .trimEnd();
   const out = [
-    `suite ${result.suite}  (${result.node}, ${result.cpu})`,
+    `suite ${result.suite}  (${result.node}, ${result.cpu}, ${result.callsPerIteration} calls per iteration)`,
     line(header),
     line(widths.map((w) => '-'.repeat(w))),
     ...rows.map(line),

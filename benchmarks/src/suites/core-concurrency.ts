@@ -6,7 +6,7 @@
 import { ConcurrencyLimitLayer } from '@proxykit/core';
 import { bulkhead } from 'cockatiel';
 import { defineSuite, type Suite } from '../harness.js';
-import { work } from '../fixtures.js';
+import { CALLS, work } from '../fixtures.js';
 
 const LIMIT = 10;
 
@@ -24,22 +24,24 @@ const suite: Suite = defineSuite({
   baseline: 'cockatiel bulkhead',
   cases: {
     'bare async call': async () => {
-      await work();
+      for (let i = 0; i < CALLS; i++) await work();
     },
     'proxykit ConcurrencyLimitLayer': async () => {
-      await service(undefined);
+      for (let i = 0; i < CALLS; i++) await service(undefined);
     },
     'cockatiel bulkhead': async () => {
-      await policy.execute(work);
+      for (let i = 0; i < CALLS; i++) await policy.execute(work);
     },
     [batched.bare]: async () => {
-      await Promise.all(batch.map(() => work()));
+      for (let i = 0; i < CALLS / LIMIT; i++) await Promise.all(batch.map(() => work()));
     },
     [`proxykit ×${LIMIT} Promise.all`]: async () => {
-      await Promise.all(batch.map(() => service(undefined)));
+      for (let i = 0; i < CALLS / LIMIT; i++)
+        await Promise.all(batch.map(() => service(undefined)));
     },
     [batched.baseline]: async () => {
-      await Promise.all(batch.map(() => policy.execute(work)));
+      for (let i = 0; i < CALLS / LIMIT; i++)
+        await Promise.all(batch.map(() => policy.execute(work)));
     },
   },
   overrides: {
@@ -47,6 +49,7 @@ const suite: Suite = defineSuite({
     [`proxykit ×${LIMIT} Promise.all`]: batched,
     [batched.baseline]: batched,
   },
+  callsPerIteration: CALLS,
   targets: [
     { case: 'proxykit ConcurrencyLimitLayer', maxRatio: 1 / 1.5 },
     { case: `proxykit ×${LIMIT} Promise.all`, maxRatio: 1 / 1.5 },

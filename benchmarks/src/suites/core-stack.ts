@@ -5,7 +5,7 @@
  */
 import { type Handler, type Layer, rootContext, type Service, stack } from '@proxykit/core';
 import { defineSuite, type Suite } from '../harness.js';
-import { echo } from '../fixtures.js';
+import { CALLS, echo } from '../fixtures.js';
 
 /** A layer that only passes the call on: the cheapest layer there can be. */
 const identity: Layer = {
@@ -28,18 +28,19 @@ const suite: Suite = defineSuite({
   baseline: 'bare async call',
   cases: {
     'bare async call': async () => {
-      await echo(1);
+      for (let i = 0; i < CALLS; i++) await echo(1);
     },
     'stack of 1 identity layer': async () => {
-      await stack1(1);
+      for (let i = 0; i < CALLS; i++) await stack1(1);
     },
     'stack of 5 identity layers': async () => {
-      await stack5(1);
+      for (let i = 0; i < CALLS; i++) await stack5(1);
     },
     'stack of 10 identity layers': async () => {
-      await stack10(1);
+      for (let i = 0; i < CALLS; i++) await stack10(1);
     },
   },
+  callsPerIteration: CALLS,
   targets: [{ case: 'stack of 5 identity layers', maxRatio: 1.5 }],
 });
 

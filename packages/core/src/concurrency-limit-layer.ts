@@ -109,17 +109,15 @@ export class ConcurrencyLimitLayer extends LayerBase {
       this.#release();
       return Promise.reject(error);
     }
-    return pending.then<Res>(this.#releaseAfterValue, this.#releaseAfterError);
+    // Release on a side branch and hand the caller the inner promise itself: the caller's
+    // continuation then waits one promise hop, as if the limit were not there. Reactions run in
+    // registration order, so the slot is free before the caller resumes.
+    pending.then(this.#releaseSlot, this.#releaseSlot);
+    return pending;
   }
 
-  readonly #releaseAfterValue = <T>(value: T): T => {
+  readonly #releaseSlot = (): void => {
     this.#release();
-    return value;
-  };
-
-  readonly #releaseAfterError = (error: unknown): never => {
-    this.#release();
-    throw error;
   };
 
   #release(): void {
