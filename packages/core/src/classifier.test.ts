@@ -43,6 +43,16 @@ describe('defaultClassifier.classifyError', () => {
     );
   });
 
+  it('treats a signal aborted by a deadline as a timeout, not a cancellation', () => {
+    const controller = new AbortController();
+    controller.abort(new TimeoutError(100));
+    const thrown = new DOMException('aborted', 'AbortError');
+    expect(defaultClassifier.classifyError(thrown, controller.signal)).toBe('timeout');
+    const platform = new AbortController();
+    platform.abort(new DOMException('signal timed out', 'TimeoutError'));
+    expect(defaultClassifier.classifyError(thrown, platform.signal)).toBe('timeout');
+  });
+
   it('treats platform timeouts (AbortSignal.timeout) as timeout', () => {
     expect(defaultClassifier.classifyError(new DOMException('t', 'TimeoutError'))).toBe('timeout');
   });

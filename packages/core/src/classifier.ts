@@ -5,7 +5,7 @@
  * 502/503/504 are failures; 4xx and caller aborts are not.
  */
 import { isAbortError } from './abort.js';
-import { type ErrorCategory, isProxykitError } from './errors.js';
+import { type ErrorCategory, isProxykitError, isTimeoutError } from './errors.js';
 
 /**
  * The class of one call's outcome: `success`, `cancelled` (the caller aborted; nobody's fault)
@@ -17,7 +17,8 @@ export type OutcomeClass = 'success' | 'cancelled' | ErrorCategory;
 export interface OutcomeClassifier {
   /**
    * Classifies a thrown error. `signal` is the call's signal: when it has aborted, the outcome is
-   * `cancelled` whatever was thrown.
+   * `cancelled` whatever was thrown — unless it aborted because a deadline passed (its reason is a
+   * timeout), which is a `timeout`.
    */
   classifyError(error: unknown, signal?: AbortSignal): OutcomeClass;
   /** Classifies a returned value (an HTTP response with a 503 status is a failure). */
@@ -67,6 +68,11 @@ function statusOf(value: object): number | undefined {
 
 const MAX_CAUSE_DEPTH = 5;
 
+/** True for the reasons a deadline aborts a signal with: TimeoutError (ours or the platform's). */
+function isTimeoutReason(reason: unknown): boolean {
+  return isTimeoutError(reason) || (reason instanceof Error && reason.name === 'TimeoutError');
+}
+
 function classifyThrown(error: unknown, depth: number): OutcomeClass | undefined {
   if (typeof error !== 'object' || error === null) return undefined;
   if (isProxykitError(error)) return error.category;
@@ -86,7 +92,8 @@ function classifyThrown(error: unknown, depth: number): OutcomeClass | undefined
 /**
  * The shared default classifier.
  *
- * Errors: the caller's abort (or any `AbortError`) → `cancelled`; proxykit errors → their own
+ * Errors: the caller's abort (or any `AbortError`) → `cancelled`, but a signal aborted by a
+ * deadline (reason `TimeoutError`, as `TimeoutLayer` and `AbortSignal.timeout()` abort) → `timeout`; proxykit errors → their own
  * category; Node/undici network codes (ECONNREFUSED, ECONNRESET, ETIMEDOUT, EPIPE, EHOSTUNREACH,
  * ENETUNREACH, EAI_AGAIN, …) → `transient`/`upstream`/`timeout`; errors carrying an HTTP
  * `status`/`statusCode` → by {@link classifyStatus}; the `cause` chain is searched too;
@@ -97,7 +104,7 @@ function classifyThrown(error: unknown, depth: number): OutcomeClass | undefined
  */
 export const defaultClassifier: OutcomeClassifier = Object.freeze({
   classifyError(error: unknown, signal?: AbortSignal): OutcomeClass {
-    if (signal?.aborted === true) return 'cancelled';
+    if (signal?.aborted === true) return isTimeoutReason(signal.reason) ? 'timeout' : 'cancelled';
     return classifyThrown(error, 0) ?? 'upstream';
   },
   classifyResult(result: unknown): OutcomeClass {
