@@ -26,7 +26,12 @@ const HALF_OPEN = 2;
 const ISOLATED = 3;
 type StateCode = typeof CLOSED | typeof OPEN | typeof HALF_OPEN | typeof ISOLATED;
 
-const STATE_NAMES: readonly CircuitState[] = ['closed', 'open', 'half-open', 'isolated'];
+const STATE_NAMES = [
+  'closed',
+  'open',
+  'half-open',
+  'isolated',
+] as const satisfies readonly CircuitState[];
 
 /** Admission verdicts of {@link Circuit.admit}. */
 const REJECT = -1;
@@ -69,7 +74,7 @@ export class Circuit<K> {
   }
 
   get stateName(): CircuitState {
-    return STATE_NAMES[this.state]!;
+    return STATE_NAMES[this.state];
   }
 
   /** Runs `next` if the breaker admits the call; records the outcome; rejects otherwise. */
@@ -261,8 +266,8 @@ export class Circuit<K> {
     if (events.onStateChange.wanted) {
       events.onStateChange.emit({
         key: this.key,
-        from: STATE_NAMES[from]!,
-        to: STATE_NAMES[to]!,
+        from: STATE_NAMES[from],
+        to: STATE_NAMES[to],
         reason,
       });
     }

@@ -71,14 +71,15 @@ export class FailureRateWindow implements TripStrategy {
   }
 
   success(clock: Clock): void {
-    this.#calls[this.#slot(clock.now())]! += 1;
+    const slot = this.#slot(clock.now());
+    this.#calls[slot] = (this.#calls[slot] ?? 0) + 1;
     this.#totalCalls++;
   }
 
   failure(clock: Clock): boolean {
     const slot = this.#slot(clock.now());
-    this.#calls[slot]! += 1;
-    this.#failures[slot]! += 1;
+    this.#calls[slot] = (this.#calls[slot] ?? 0) + 1;
+    this.#failures[slot] = (this.#failures[slot] ?? 0) + 1;
     this.#totalCalls++;
     this.#totalFailures++;
     return (
@@ -106,8 +107,8 @@ export class FailureRateWindow implements TripStrategy {
       } else {
         for (let e = this.#epoch + 1; e <= epoch; e++) {
           const slot = ((e % size) + size) % size;
-          this.#totalCalls -= this.#calls[slot]!;
-          this.#totalFailures -= this.#failures[slot]!;
+          this.#totalCalls -= this.#calls[slot] ?? 0;
+          this.#totalFailures -= this.#failures[slot] ?? 0;
           this.#calls[slot] = 0;
           this.#failures[slot] = 0;
         }
