@@ -17,6 +17,8 @@ export interface Target {
   readonly case: string;
   /** Largest acceptable `case time / baseline time`; `0.2` means "5× faster than baseline". */
   readonly maxRatio: number;
+  /** Compare with this case instead of the row's baseline. */
+  readonly against?: string;
 }
 
 /** The cases a row is compared with. */
@@ -69,7 +71,11 @@ export interface SuiteResult {
   readonly rounds: number;
   readonly callsPerIteration: number;
   readonly cases: readonly CaseResult[];
-  readonly targets: readonly (Target & { readonly ratio: number; readonly met: boolean })[];
+  readonly targets: readonly (Target & {
+    readonly against: string;
+    readonly ratio: number;
+    readonly met: boolean;
+  })[];
 }
 
 /**
@@ -90,7 +96,7 @@ export function defineSuite(suite: Suite): Suite {
     r.bare,
   ]);
   const overridden = Object.keys(suite.overrides ?? {});
-  const targeted = (suite.targets ?? []).map((t) => t.case);
+  const targeted = (suite.targets ?? []).flatMap((t) => [t.case, t.against]);
   for (const name of [...referenced, ...overridden, ...targeted]) {
     if (name === undefined) continue;
     if (!names.includes(name)) throw new Error(`suite ${suite.name}: no case named "${name}"`);
@@ -133,8 +139,10 @@ export async function measureSuite(suite: Suite): Promise<SuiteResult> {
       : { name, baseline, medianNs, ratio, overheadNs: medianNs - bare };
   });
   const targets = (suite.targets ?? []).map((target) => {
-    const ratio = cases.find((c) => c.name === target.case)?.ratio ?? NaN;
-    return { ...target, ratio, met: ratio <= target.maxRatio };
+    const row = cases.find((c) => c.name === target.case);
+    const against = target.against ?? row?.baseline ?? suite.baseline;
+    const ratio = (row?.medianNs ?? NaN) / (medians.get(against) ?? NaN);
+    return { ...target, against, ratio, met: ratio <= target.maxRatio };
   });
   return {
     suite: suite.name,
@@ -176,7 +184,7 @@ export function formatSuite(result: SuiteResult): string {
   for (const t of result.targets) {
     const verdict = t.met ? 'met' : 'MISSED';
     out.push(
-      `target: ${t.case} ≤ ${t.maxRatio.toFixed(2)}× baseline time: ${t.ratio.toFixed(2)}× → ${verdict}`,
+      `target: ${t.case} ≤ ${t.maxRatio.toFixed(2)}× ${t.against}: ${t.ratio.toFixed(2)}× → ${verdict}`,
     );
   }
   return out.join('\n');

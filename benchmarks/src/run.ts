@@ -12,19 +12,22 @@ import { spawnSync } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { formatSuite, measureSuite, type Suite, writeSuiteResult } from './harness.js';
+import { type MemorySuite, runMemorySuite } from './memory-harness.js';
 
 const CHILD_FLAG = '--suite';
 const suitesDir = new URL('./suites/', import.meta.url);
 const resultsDir = new URL('../results/', import.meta.url);
 
 /** Imports every suite file (`*.ts`, `*.js`) and returns their default-exported suites. */
-async function loadSuites(): Promise<Suite[]> {
+async function loadSuites(): Promise<(Suite | MemorySuite)[]> {
   const files = (await readdir(suitesDir)).filter(
     (f) => /\.[jt]s$/.test(f) && !f.endsWith('.d.ts'),
   );
-  const suites: Suite[] = [];
+  const suites: (Suite | MemorySuite)[] = [];
   for (const file of files.sort()) {
-    const module = (await import(new URL(file, suitesDir).href)) as { default?: Suite };
+    const module = (await import(new URL(file, suitesDir).href)) as {
+      default?: Suite | MemorySuite;
+    };
     if (module.default === undefined) throw new Error(`${file}: no default-exported suite`);
     suites.push(module.default);
   }
@@ -38,9 +41,13 @@ if (args[0] === CHILD_FLAG) {
   // Child: measure exactly one suite.
   const suite = suites.find((s) => s.name === args[1]);
   if (suite === undefined) throw new Error(`no suite named ${String(args[1])}`);
-  const result = await measureSuite(suite);
-  console.log(formatSuite(result));
-  console.log(`→ ${await writeSuiteResult(result, resultsDir)}\n`);
+  if ('kind' in suite) {
+    await runMemorySuite(suite, resultsDir);
+  } else {
+    const result = await measureSuite(suite);
+    console.log(formatSuite(result));
+    console.log(`→ ${await writeSuiteResult(result, resultsDir)}\n`);
+  }
 } else {
   const selected = suites.filter((s) => args.length === 0 || args.some((f) => s.name.includes(f)));
   if (selected.length === 0) {

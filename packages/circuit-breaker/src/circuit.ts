@@ -14,6 +14,7 @@ import {
   type Handler,
   NEVER_ABORTED,
   type OutcomeClass,
+  rejectSoon,
   rootContext,
 } from '@proxykit/core';
 import type { BreakerEvents, CircuitState, TransitionReason } from './breaker-events.js';
@@ -42,11 +43,14 @@ const ADMIT_CLOSED = -2;
  * it. `savedAt` is wall-clock time (ms since the epoch), so the remaining open time carries over
  * between processes.
  */
-export type CircuitSnapshot =
-  | { readonly state: 'closed'; readonly savedAt: number }
-  | { readonly state: 'open'; readonly retryAfterMs: number; readonly savedAt: number }
-  | { readonly state: 'half-open'; readonly savedAt: number }
-  | { readonly state: 'isolated'; readonly savedAt: number };
+export interface CircuitSnapshot {
+  /** The state when the snapshot was taken. */
+  readonly state: CircuitState;
+  /** Open time that was left, in ms; present (and required) when `state` is `open`. */
+  readonly retryAfterMs?: number;
+  /** Wall-clock time the snapshot was taken, in ms since the epoch. */
+  readonly savedAt: number;
+}
 
 /** @internal what a circuit needs from the layer or keyed breaker that owns it */
 export interface CircuitOwner<K> {
@@ -63,14 +67,17 @@ export class Circuit<K> {
   probeSuccesses = 0;
   isolations = 0;
   readonly strategy: TripStrategy;
-  #onClosedValue: ((value: unknown) => void) | undefined;
-  #onClosedError: ((error: unknown) => void) | undefined;
+  /** Closed with no stopwatch: calls take the hot path. */
+  hot: boolean;
+  /** The rejection shared by every call refused in the current period, made on first use. */
+  #rejection: BrokenCircuitError | undefined;
 
   constructor(
     readonly owner: CircuitOwner<K>,
     readonly key: K,
   ) {
     this.strategy = owner.settings.strategy();
+    this.hot = owner.settings.slowCallThresholdMs === undefined;
   }
 
   get stateName(): CircuitState {
@@ -79,10 +86,7 @@ export class Circuit<K> {
 
   /** Runs `next` if the breaker admits the call; records the outcome; rejects otherwise. */
   call<Req, Res>(next: Handler<Req, Res>, req: Req, ctx: CallContext): Promise<Res> {
-    const settings = this.owner.settings;
-    if (this.state !== CLOSED || settings.slowCallThresholdMs !== undefined) {
-      return this.#guardedCall(next, req, ctx);
-    }
+    if (!this.hot) return this.#guardedCall(next, req, ctx);
     // Hot path: closed, no stopwatch. The outcome is recorded on a side branch and the caller
     // gets the inner promise itself, so the breaker adds no promise hop.
     let pending: Promise<Res>;
@@ -91,28 +95,32 @@ export class Circuit<K> {
     } catch (error) {
       pending = Promise.reject(error);
     }
-    if (ctx === rootContext) {
-      pending.then(this.#closedValueHandler(), this.#closedErrorHandler());
-    } else {
-      // The signal is read only if the call fails: reading it may create it (TimeoutLayer).
-      pending.then(this.#closedValueHandler(), (error: unknown) => {
+    if (ctx === rootContext) pending.then(this.onClosedValue, this.onClosedError);
+    else {
+      pending.then(this.onClosedValue, (error: unknown) => {
+        // The signal is read only if the call fails: reading it may create it (TimeoutLayer).
         this.#settleError(error, ctx.signal, -1, 0);
       });
     }
     return pending;
   }
 
-  #closedValueHandler(): (value: unknown) => void {
-    return (this.#onClosedValue ??= (value: unknown) => {
-      this.#settleValue(value, -1, 0);
-    });
-  }
+  /** Records the value of a call admitted while closed (shared by all such calls). */
+  readonly onClosedValue = (value: unknown): void => {
+    if (this.state !== CLOSED) return;
+    const { settings, events } = this.owner;
+    const outcome = settings.classifier.classifyResult(value);
+    if (outcome === 'success' && !events.onSuccess.wanted) {
+      this.strategy.success(settings.clock);
+      return;
+    }
+    this.#record(outcome, undefined, false, -1, 0);
+  };
 
-  #closedErrorHandler(): (error: unknown) => void {
-    return (this.#onClosedError ??= (error: unknown) => {
-      this.#settleError(error, NEVER_ABORTED, -1, 0);
-    });
-  }
+  /** Records the error of a call admitted while closed without a caller signal. */
+  readonly onClosedError = (error: unknown): void => {
+    this.#settleError(error, NEVER_ABORTED, -1, 0);
+  };
 
   #guardedCall<Req, Res>(next: Handler<Req, Res>, req: Req, ctx: CallContext): Promise<Res> {
     const clock = this.owner.settings.clock;
@@ -139,12 +147,21 @@ export class Circuit<K> {
   }
 
   #reject(now: number): Promise<never> {
-    const retryAfterMs = this.retryAfterMs(now);
     const events = this.owner.events;
     if (events.onReject.wanted) {
-      events.onReject.emit({ key: this.key, state: this.stateName, retryAfterMs });
+      events.onReject.emit({
+        key: this.key,
+        state: this.stateName,
+        retryAfterMs: this.retryAfterMs(now),
+      });
     }
-    return Promise.reject(new BrokenCircuitError(retryAfterMs, this.state === ISOLATED));
+    // One error per open period, its retryAfterMs computed when read: rejecting allocates nothing.
+    const clock = this.owner.settings.clock;
+    this.#rejection ??= new BrokenCircuitError(
+      () => this.retryAfterMs(clock.now()),
+      this.state === ISOLATED,
+    );
+    return rejectSoon(this.#rejection);
   }
 
   /**
@@ -260,6 +277,8 @@ export class Circuit<K> {
   #transition(to: StateCode, reason: TransitionReason): void {
     const from = this.state;
     this.state = to;
+    this.hot = to === CLOSED && this.owner.settings.slowCallThresholdMs === undefined;
+    this.#rejection = undefined;
     this.generation++;
     this.probeSuccesses = 0;
     const events = this.owner.events;
@@ -319,7 +338,7 @@ export class Circuit<K> {
         return;
       case 'open': {
         const elapsed = Math.max(0, Date.now() - parsed.savedAt);
-        this.openUntil = now + Math.max(0, parsed.retryAfterMs - elapsed);
+        this.openUntil = now + Math.max(0, (parsed.retryAfterMs ?? 0) - elapsed);
         this.#transition(OPEN, 'restored');
       }
     }
@@ -347,5 +366,5 @@ function parseSnapshot(value: unknown, owner: string): CircuitSnapshot {
     }
     return { state, retryAfterMs, savedAt };
   }
-  return { state: state as 'closed' | 'half-open' | 'isolated', savedAt };
+  return { state: state as CircuitState, savedAt };
 }

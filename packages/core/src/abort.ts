@@ -33,3 +33,18 @@ export function abortReason(signal: AbortSignal): unknown {
 export function isAbortError(error: unknown): boolean {
   return error instanceof Error && error.name === 'AbortError';
 }
+
+/**
+ * Returns a promise that rejects with `error` one microtask from now, after the caller has had
+ * the chance to attach its handlers (`await`, `.catch`). Node tracks every promise that is
+ * rejected with no handler attached, in case it stays unhandled; letting the handler come first
+ * skips that bookkeeping, which is most of the cost of a fast rejection (an open breaker, a full
+ * queue). An unhandled rejection is still reported as one.
+ */
+export function rejectSoon(error: unknown): Promise<never> {
+  return new Promise<never>((_resolve, reject) => {
+    queueMicrotask(() => {
+      reject(error);
+    });
+  });
+}

@@ -4,7 +4,7 @@
  * semaphore) admits at most `maxConcurrent` calls, parks up to `maxQueued` more in a FIFO whose
  * waits are abortable and bounded in time, and rejects the rest at once with OverloadedError.
  */
-import { abortReason, onAbort } from './abort.js';
+import { abortReason, onAbort, rejectSoon } from './abort.js';
 import { systemClock, type Clock } from './clock.js';
 import { type CallContext, rootContext } from './context.js';
 import { DeadlineEntry, DeadlineQueue } from './deadline-queue.js';
@@ -133,7 +133,7 @@ export class ConcurrencyLimitLayer extends LayerBase {
 
   #wait(signal: AbortSignal): Promise<void> {
     if (this.#queue.size >= this.maxQueued) {
-      return Promise.reject(
+      return rejectSoon(
         new OverloadedError(
           `concurrency limit ${String(this.maxConcurrent)} reached and queue full (${String(this.maxQueued)})`,
         ),

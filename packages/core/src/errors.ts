@@ -114,28 +114,44 @@ export function isOverloadedError(error: unknown): error is OverloadedError {
   return hasCode(error, 'PROXYKIT_OVERLOADED');
 }
 
-/** A circuit breaker is open (or isolated) and rejected the call without running it. */
+/**
+ * A circuit breaker is open (or isolated) and rejected the call without running it.
+ *
+ * A breaker may hand the same instance to every call it rejects while it stays open, so that a
+ * rejection allocates nothing; `retryAfterMs` is then computed when read, so it is always current.
+ */
 export class BrokenCircuitError extends ProxykitError {
   /** Always `'BrokenCircuitError'`. */
   override readonly name: string = 'BrokenCircuitError';
   readonly category = 'overloaded';
   readonly code = 'PROXYKIT_BROKEN_CIRCUIT';
+  readonly #retryAfter: number | (() => number);
 
   /**
-   * @param retryAfterMs time until the breaker admits a probe (Infinity while isolated)
+   * @param retryAfterMs time until the breaker admits a probe (Infinity while isolated), or a
+   *   function that computes it when read
    * @param isolated true when the breaker was opened by hand
    */
   constructor(
-    readonly retryAfterMs: number,
+    retryAfterMs: number | (() => number),
     readonly isolated = false,
     options: ProxykitErrorOptions = {},
   ) {
     super(
       isolated
         ? 'Circuit is isolated'
-        : `Circuit is open; retry after ${String(Math.ceil(retryAfterMs))} ms`,
+        : typeof retryAfterMs === 'number'
+          ? `Circuit is open; retry after ${String(Math.ceil(retryAfterMs))} ms`
+          : 'Circuit is open',
       { stack: false, ...options },
     );
+    this.#retryAfter = retryAfterMs;
+  }
+
+  /** Milliseconds until the breaker admits a call (Infinity while isolated). */
+  get retryAfterMs(): number {
+    const retryAfter = this.#retryAfter;
+    return typeof retryAfter === 'number' ? retryAfter : retryAfter();
   }
 }
 

@@ -1,4 +1,4 @@
-export { NEVER_ABORTED, abortReason, isAbortError, onAbort } from './abort.js';
+export { NEVER_ABORTED, abortReason, isAbortError, onAbort, rejectSoon } from './abort.js';
 export {
   type OutcomeClass,
   type OutcomeClassifier,
