@@ -35,6 +35,26 @@ const r: Promise<number> = h(1);
 const timedOut: boolean = isTimeoutError(new Error('boom'));
 export { r, timedOut };
 `,
+  '@proxykit/circuit-breaker': `
+import { stack, isBrokenCircuitError } from '@proxykit/core';
+import { CircuitBreakerLayer, KeyedCircuitBreaker, failureRate } from '@proxykit/circuit-breaker';
+const breaker = new CircuitBreakerLayer({ strategy: failureRate({ threshold: 0.5 }) });
+const query = stack(breaker).wrap(async (sql: string) => ({ rows: [sql] }));
+const rows: Promise<{ rows: string[] }> = query('SELECT 1');
+const off = breaker.onStateChange(({ from, to }) => { void from; void to; });
+off();
+const keyed = new KeyedCircuitBreaker<string>({ failureThreshold: 3 });
+const available: boolean = keyed.isAvailable('db') && !isBrokenCircuitError(null);
+export { rows, available };
+`,
+  '@proxykit/retry-budget': `
+import { stack, TimeoutLayer } from '@proxykit/core';
+import { RetryBudget, RetryLayer } from '@proxykit/retry-budget';
+const retry = new RetryLayer({ maxAttempts: 3, budget: new RetryBudget({ budgetPercent: 20 }) });
+const get = stack(retry, new TimeoutLayer({ timeoutMs: 100 })).wrap(async (url: string) => ({ status: 200, url }));
+const response: Promise<{ status: number; url: string }> = get('http://127.0.0.1/');
+export { response };
+`,
 };
 
 /** The consumer's compiler options: a strict Node 20 project that also checks our .d.ts files. */
