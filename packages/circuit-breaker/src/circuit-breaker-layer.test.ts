@@ -1,3 +1,4 @@
+import diagnostics from 'node:diagnostics_channel';
 import { fc, test } from '@fast-check/vitest';
 import {
   BrokenCircuitError,
@@ -341,6 +342,29 @@ describe('CircuitBreakerLayer', () => {
     for (const off of offs) off();
     await expect(breaker.execute(async () => 1)).rejects.toThrow(BrokenCircuitError);
     expect(seen).toEqual(['success success', 'failure upstream', 'reject open']);
+  });
+
+  it('publishes transitions and rejections on its diagnostics channels', async () => {
+    const received: string[] = [];
+    const onChange = (message: unknown): void => {
+      const { from, to } = message as { from: string; to: string };
+      received.push(`${from}→${to}`);
+    };
+    const onReject = (message: unknown): void => {
+      received.push(`reject ${(message as { state: string }).state}`);
+    };
+    diagnostics.subscribe('proxykit:circuit-breaker:state-change', onChange);
+    diagnostics.subscribe('proxykit:circuit-breaker:reject', onReject);
+    try {
+      const breaker = new CircuitBreakerLayer({ failureThreshold: 1 });
+      await expect(breaker.execute(() => Promise.reject(connectionRefused()))).rejects.toThrow();
+      await flush();
+      await expect(breaker.execute(async () => 1)).rejects.toThrow(BrokenCircuitError);
+    } finally {
+      diagnostics.unsubscribe('proxykit:circuit-breaker:state-change', onChange);
+      diagnostics.unsubscribe('proxykit:circuit-breaker:reject', onReject);
+    }
+    expect(received).toEqual(['closed→open', 'reject open']);
   });
 
   it('trips on a failure rate once the window has minimumThroughput calls', async () => {
