@@ -1,14 +1,2 @@
-import type { Options } from 'tsup';
-
-// Dual ESM/CJS with separate .d.ts/.d.cts, as every proxykit package is built.
-const config: Options = {
-  entry: ['src/index.ts'],
-  format: ['esm', 'cjs'],
-  dts: true,
-  sourcemap: true,
-  clean: true,
-  target: 'node20',
-  tsconfig: 'tsconfig.build.json',
-};
-
-export default config;
+// The shared build of every proxykit package (see tsup.package.ts at the repository root).
+export { default } from '../../tsup.package.js';
