@@ -70,9 +70,8 @@ export class CircuitBreakerLayer extends LayerBase {
 
   /** Milliseconds until the breaker admits a call: 0 when it would now, Infinity while isolated. */
   get retryAfterMs(): number {
-    return this.#circuit.isAvailable(this.settings.clock.now())
-      ? 0
-      : this.#circuit.retryAfterMs(this.settings.clock.now());
+    const now = this.settings.clock.now();
+    return this.#circuit.isAvailable(now) ? 0 : this.#circuit.retryAfterMs(now);
   }
 
   /** Returns `next` behind the breaker. */
