@@ -7,70 +7,18 @@
 //
 // Usage: node scripts/check-packages.mjs   (or `pnpm pkg:check`; build the packages first)
 
-import { spawn } from 'node:child_process';
 import console from 'node:console';
-import { rmSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import process from 'node:process';
-import { URL, fileURLToPath } from 'node:url';
 import { publint } from 'publint';
 import { formatMessage } from 'publint/utils';
+import { listPublicPackages, pnpmPack, removeOnSignal, run } from './workspace.mjs';
 
-const repoRoot = fileURLToPath(new URL('..', import.meta.url));
-const packagesDir = path.join(repoRoot, 'packages');
 const useColor = Boolean(process.stdout.isTTY);
-
-/** Every package.json under packages/* that is not `"private": true`. */
-async function listPublicPackages() {
-  const entries = await readdir(packagesDir, { withFileTypes: true });
-  const found = [];
-  for (const entry of entries.filter((e) => e.isDirectory()).sort(byName)) {
-    const dir = path.join(packagesDir, entry.name);
-    let manifest;
-    try {
-      manifest = JSON.parse(await readFile(path.join(dir, 'package.json'), 'utf8'));
-    } catch {
-      continue; // not a package (no package.json)
-    }
-    if (manifest.private !== true) found.push({ name: manifest.name, dir });
-  }
-  return found;
-}
-
-function byName(a, b) {
-  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
-}
-
-/** Runs a command; resolves with its exit code, its stdout, and stdout+stderr interleaved. */
-function run(command, args, options = {}) {
-  return new Promise((resolve) => {
-    const child = spawn(command, args, { ...options, shell: process.platform === 'win32' });
-    let stdout = '';
-    let output = '';
-    child.stdout.on('data', (chunk) => {
-      stdout += chunk;
-      output += chunk;
-    });
-    child.stderr.on('data', (chunk) => (output += chunk));
-    child.on('error', (error) => {
-      resolve({ code: 1, stdout, output: `${output}${String(error)}\n` });
-    });
-    child.on('close', (code) => resolve({ code: code ?? 1, stdout, output }));
-  });
-}
-
-/** Packs `dir` with pnpm into `destination`; returns the tarball path. */
-async function pnpmPack(dir, destination) {
-  const result = await run('pnpm', ['pack', '--json', '--pack-destination', destination], {
-    cwd: dir,
-  });
-  if (result.code !== 0) throw new Error(`pnpm pack failed:\n${result.output}`);
-  return JSON.parse(result.stdout).filename;
-}
 
 async function runPublint(tarball) {
   const data = await readFile(tarball);
@@ -107,7 +55,7 @@ async function runAttw(tarball) {
 async function checkPackage(pkg, tempDir) {
   let tarball;
   try {
-    tarball = await pnpmPack(pkg.dir, path.join(tempDir, path.basename(pkg.dir)));
+    tarball = (await pnpmPack(pkg.dir, path.join(tempDir, path.basename(pkg.dir)))).filename;
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     return [{ tool: 'pack', ok: false, summary: 'failed', lines: message.split('\n') }];
@@ -117,16 +65,6 @@ async function checkPackage(pkg, tempDir) {
     { tool: 'publint', ...publintResult },
     { tool: 'attw', ...attwResult },
   ];
-}
-
-/** Ctrl-C or a kill skips `finally` blocks, so remove `dir` on those signals too. */
-function removeOnSignal(dir) {
-  for (const signal of ['SIGINT', 'SIGTERM']) {
-    process.once(signal, () => {
-      rmSync(dir, { recursive: true, force: true });
-      process.kill(process.pid, signal); // our listener is gone: exit the way the signal would
-    });
-  }
 }
 
 async function main() {

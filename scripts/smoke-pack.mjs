@@ -7,15 +7,14 @@
 // Usage: node scripts/smoke-pack.mjs   (or `pnpm smoke`; build the packages first)
 // Set SMOKE_KEEP=1 to keep the temporary directory for debugging.
 
-import { spawn } from 'node:child_process';
 import console from 'node:console';
-import { rmSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import process from 'node:process';
-import { URL, fileURLToPath } from 'node:url';
+import { fileURLToPath } from 'node:url';
+import { listPublicPackages, pnpmPack, removeOnSignal, run } from './workspace.mjs';
 
 const TYPESCRIPT_VERSION = '5.9.3';
 const TYPES_NODE_VERSION = '20.19.43';
@@ -64,8 +63,6 @@ const TSC_FLAGS = [
   ...['--target', 'es2022', '--lib', 'es2022', '--types', 'node'],
 ];
 
-const repoRoot = fileURLToPath(new URL('..', import.meta.url));
-const packagesDir = path.join(repoRoot, 'packages');
 const npmQuiet = ['--no-audit', '--no-fund', '--loglevel=error'];
 let failures = 0;
 let passes = 0;
@@ -78,58 +75,17 @@ function report(ok, label, detail, output = '') {
   if (!ok && text) console.log(text.replace(/^/gm, '       | '));
 }
 
-/** Every package.json under packages/* that is not `"private": true`. */
-async function listPublicPackages() {
-  const entries = await readdir(packagesDir, { withFileTypes: true });
-  const found = [];
-  for (const entry of entries.filter((e) => e.isDirectory())) {
-    const dir = path.join(packagesDir, entry.name);
-    let manifest;
-    try {
-      manifest = JSON.parse(await readFile(path.join(dir, 'package.json'), 'utf8'));
-    } catch {
-      continue; // not a package (no package.json)
-    }
-    if (manifest.private !== true) found.push({ name: manifest.name, dir });
-  }
-  return found.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-}
-
-/** npm warns about this machine's user/env config on every run; that is noise here. */
-function withoutNpmConfigNoise(text) {
-  return text.replace(/^npm warn Unknown (user|env) config .*\n?/gm, '');
-}
-
-/** Runs a command; resolves with its exit code, its stdout, and stdout+stderr interleaved. */
-function run(command, args, options = {}) {
-  return new Promise((resolve) => {
-    const child = spawn(command, args, { ...options, shell: process.platform === 'win32' });
-    let stdout = '';
-    let output = '';
-    child.stdout.on('data', (chunk) => {
-      stdout += chunk;
-      output += chunk;
-    });
-    child.stderr.on('data', (chunk) => (output += chunk));
-    child.on('error', (error) => {
-      resolve({ code: 1, stdout, output: `${output}${String(error)}\n` });
-    });
-    child.on('close', (code) => {
-      resolve({ code: code ?? 1, stdout, output: withoutNpmConfigNoise(output) });
-    });
-  });
-}
-
 async function packAll(packages, tarballDir) {
   const packed = [];
   for (const pkg of packages) {
-    const args = ['pack', '--json', '--pack-destination', tarballDir];
-    const result = await run('pnpm', args, { cwd: pkg.dir });
-    if (result.code !== 0) {
-      report(false, 'pack', pkg.name, result.output);
+    let filename;
+    let version;
+    try {
+      ({ filename, version } = await pnpmPack(pkg.dir, tarballDir));
+    } catch (error) {
+      report(false, 'pack', pkg.name, error instanceof Error ? error.message : String(error));
       continue;
     }
-    const { filename, version } = JSON.parse(result.stdout);
     report(true, 'pack', `${pkg.name}@${version} -> ${path.basename(filename)}`);
     packed.push({ ...pkg, version, tarball: filename });
   }
@@ -312,16 +268,6 @@ async function typeCheck(packed, format, consumerDir) {
     results.push([false, `tsc ${format}`, 'errors outside the @proxykit packages', result.output]);
   }
   return results;
-}
-
-/** Ctrl-C or a kill skips `finally` blocks, so remove `dir` on those signals too. */
-function removeOnSignal(dir) {
-  for (const signal of ['SIGINT', 'SIGTERM']) {
-    process.once(signal, () => {
-      rmSync(dir, { recursive: true, force: true });
-      process.kill(process.pid, signal); // our listener is gone: exit the way the signal would
-    });
-  }
 }
 
 async function main() {
