@@ -1,0 +1,116 @@
+/**
+ * Why: passive health checking needs every live call's outcome, so it sits on the request path
+ * and must cost next to nothing there — Envoy's outlier detector likewise sees every response
+ * its router forwards. The layer goes inside the load balancer: the balancer picks an upstream
+ * and stores it in the call's context under its own key; `upstreamOf` reads it back, and the
+ * call's outcome goes to that upstream's passive state.
+ *
+ * The hot path, like the circuit breaker's closed path: the outcome is recorded on a side branch
+ * (`pending.then(onValue, onError)`) with handlers shared per upstream, and the caller gets the
+ * inner promise itself — no promise hop, no allocation when the call carries no signal. A call
+ * with a context costs one closure more, which lets the caller's own abort be told apart from
+ * the upstream's failure (the signal is read only if the call fails).
+ *
+ * Finding the upstream's state is one Map look-up by name. (Caching it per upstream object in a
+ * WeakMap measured no faster inside the layer, so the simpler form stays.)
+ */
+import {
+  type CallContext,
+  createContext,
+  type Handler,
+  type Layer,
+  type Operation,
+  rootContext,
+  type Service,
+} from '@proxykit/core';
+import type { Named } from './health-probe.js';
+import type { OutlierDetector } from './outlier-detector.js';
+
+/** Options of {@link HealthCheckLayer}. */
+export interface HealthCheckLayerOptions<Req = unknown> {
+  /** Where outcomes go (`healthChecker.passive`, or an `OutlierDetector` of your own). */
+  readonly detector: OutlierDetector;
+  /**
+   * The upstream a call goes to — the object an outer load-balancer layer put in the context,
+   * `(_req, ctx) => ctx.get(UPSTREAM)`, or its name. Outcomes are keyed by the upstream's `name`.
+   * Calls for which it returns `undefined`, or an upstream the detector does not watch, are not
+   * reported.
+   */
+  readonly upstreamOf: (req: Req, ctx: CallContext) => Named | string | undefined;
+}
+
+/**
+ * Reports the outcome of each call to the passive health state of the upstream it went to.
+ *
+ * @example
+ * ```ts
+ * const layer = new HealthCheckLayer({ detector: outliers, upstreamOf: (_req, ctx) => ctx.get(UPSTREAM) });
+ * const send = stack(loadBalancer, layer).wrap(callUpstream);
+ * ```
+ */
+export class HealthCheckLayer<In = unknown> implements Layer<In> {
+  /** The detector outcomes are reported to. */
+  readonly detector: OutlierDetector;
+  /** How the upstream of a call is found. */
+  readonly upstreamOf: (req: In, ctx: CallContext) => Named | string | undefined;
+
+  /** @throws TypeError when `detector` or `upstreamOf` is missing */
+  constructor(options: HealthCheckLayerOptions<In>) {
+    const { detector, upstreamOf } = options;
+    if (typeof detector !== 'object' || typeof detector.slotOf !== 'function') {
+      throw new TypeError('HealthCheckLayer: detector must be an OutlierDetector');
+    }
+    if (typeof upstreamOf !== 'function') {
+      throw new TypeError('HealthCheckLayer: upstreamOf must be a function (req, ctx) => name');
+    }
+    this.detector = detector;
+    this.upstreamOf = upstreamOf;
+  }
+
+  /** Returns `next` with its outcomes reported. */
+  wrap<Req extends In, Res>(next: Handler<Req, Res>): Service<Req, Res> {
+    // The detector's live map: adding or removing upstreams later is seen here.
+    const slots = this.detector.slots;
+    const upstreamOf = this.upstreamOf;
+    return (req: Req, ctx: CallContext = rootContext): Promise<Res> => {
+      let pending: Promise<Res>;
+      let upstream: Named | string | undefined;
+      try {
+        upstream = upstreamOf(req, ctx);
+        pending = next(req, ctx);
+      } catch (error) {
+        pending = Promise.reject(error);
+      }
+      const name = typeof upstream === 'object' ? upstream.name : upstream;
+      const slot = name === undefined ? undefined : slots.get(name);
+      if (slot === undefined) return pending;
+      if (ctx === rootContext) pending.then(slot.onValue, slot.onError);
+      else {
+        pending.then(slot.onValue, (error: unknown) => {
+          // The signal is read only if the call fails: reading it may create it (TimeoutLayer).
+          slot.onErrorWithSignal(error, ctx.signal);
+        });
+      }
+      return pending;
+    };
+  }
+
+  /**
+   * Runs one operation as a call to `upstream` and reports its outcome.
+   *
+   * @example
+   * ```ts
+   * const rows = await layer.execute('db-primary', ({ signal }) => primary.query({ text: 'SELECT 1', signal }));
+   * ```
+   */
+  execute<Res>(upstream: string, operation: Operation<Res>, signal?: AbortSignal): Promise<Res> {
+    const ctx = createContext({ signal });
+    let pending: Promise<Res>;
+    try {
+      pending = operation(ctx);
+    } catch (error) {
+      pending = Promise.reject(error);
+    }
+    return this.detector.observe(upstream, pending, ctx.signal);
+  }
+}
