@@ -87,7 +87,12 @@ async function start(): Promise<Fixture> {
       retryStrategy: () => 20,
     });
     client.on('error', () => undefined);
-    await once(client, 'ready');
+    try {
+      await once(client, 'ready');
+    } catch (error) {
+      client.disconnect(); // or it would keep reconnecting, and keep the process alive
+      throw error;
+    }
     return client;
   };
   const deadline = Date.now() + 10_000;

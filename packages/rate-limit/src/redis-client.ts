@@ -58,7 +58,18 @@ export interface IoredisLike {
  */
 export function fromIoredis(client: IoredisLike): RedisScriptClient {
   return {
-    evalsha: (sha1, keys, args) => client.evalsha(sha1, keys.length, ...keys, ...args),
+    evalsha: (sha1, keys, args) =>
+      // The limiter's calls (one key, three or four arguments) without building spread arrays.
+      keys.length === 1 && args.length === 3
+        ? client.evalsha(
+            sha1,
+            1,
+            keys[0] as string,
+            args[0] as RedisScriptArg,
+            args[1] as RedisScriptArg,
+            args[2] as RedisScriptArg,
+          )
+        : client.evalsha(sha1, keys.length, ...keys, ...args),
     eval: (script, keys, args) => client.eval(script, keys.length, ...keys, ...args),
   };
 }

@@ -29,7 +29,7 @@ import {
   storeErrorEmitter,
 } from './rate-limit-events.js';
 import { costError, type KeyedLimiter, type RateDecision, toDecision } from './rate-limiter.js';
-import type { RedisScriptClient } from './redis-client.js';
+import type { RedisScriptArg, RedisScriptClient } from './redis-client.js';
 import { scriptPlan, type ScriptPlan } from './redis-scripts.js';
 import { SlidingWindow } from './sliding-window.js';
 
@@ -85,16 +85,27 @@ export interface RedisRateLimiterOptions {
   readonly clock?: Clock;
 }
 
-/** A decision waiting for Redis's answer, in the timeout queue. */
+/** A decision waiting for Redis's answer (in the timeout queue when there is one). */
 class PendingDecision extends DeadlineEntry {
+  /** Whether the script was sent by source (after NOSCRIPT). */
+  loaded = false;
+  onReply: (reply: unknown) => void = noop;
+  onError: (error: unknown) => void = noop;
+
   constructor(
     readonly key: string,
     readonly cost: number,
     readonly probe: boolean,
     readonly resolve: (retryAfterMs: number) => void,
+    readonly keys: readonly string[],
+    readonly args: readonly RedisScriptArg[],
   ) {
     super();
   }
+}
+
+function noop(): void {
+  // Replaced before use.
 }
 
 function isNoScript(error: unknown): boolean {
@@ -229,38 +240,16 @@ export class RedisRateLimiter implements KeyedLimiter<string> {
     }
     const keys = [this.keyPrefix + key];
     const args = this.#plan.args(cost);
-    const deadlines = this.#deadlines;
-    const client = this.#client;
-    const plan = this.#plan;
     return new Promise<number>((resolve) => {
-      let pending: PendingDecision | undefined;
-      if (deadlines !== undefined) {
-        pending = new PendingDecision(key, cost, probe, resolve);
-        deadlines.push(pending, this.#clock.now() + this.#timeoutMs);
-      }
-      // An answer after the timeout changes nothing: the policy has decided that call.
-      const current = (): boolean => pending === undefined || deadlines?.remove(pending) === true;
-      const onReply = (reply: unknown): void => {
-        if (current()) resolve(this.#decided(reply, key, cost, probe));
+      const pending = new PendingDecision(key, cost, probe, resolve, keys, args);
+      pending.onReply = (reply: unknown): void => {
+        this.#reply(pending, reply);
       };
-      let loaded = false;
-      const onError = (error: unknown): void => {
-        if (!loaded && isNoScript(error)) {
-          // First use, a restarted server, SCRIPT FLUSH: send the script itself (which loads it).
-          loaded = true;
-          send(() => client.eval(plan.source, keys, args));
-        } else if (current()) {
-          resolve(this.#failed(error, key, cost, probe));
-        }
+      pending.onError = (error: unknown): void => {
+        this.#error(pending, error);
       };
-      const send = (command: () => Promise<unknown>): void => {
-        try {
-          command().then(onReply, onError);
-        } catch (error) {
-          onError(error);
-        }
-      };
-      send(() => client.evalsha(plan.sha1, keys, args));
+      this.#deadlines?.push(pending, this.#clock.now() + this.#timeoutMs);
+      this.#send(pending);
     });
   }
 
@@ -285,6 +274,43 @@ export class RedisRateLimiter implements KeyedLimiter<string> {
    */
   onFallbackChange(listener: (event: FallbackChangeEvent) => void): Disposer {
     return this.#onFallbackChange.on(listener);
+  }
+
+  /** Sends the decision's script: by digest, or by source once Redis said NOSCRIPT. */
+  #send(pending: PendingDecision): void {
+    const plan = this.#plan;
+    let sent: Promise<unknown>;
+    try {
+      sent = pending.loaded
+        ? this.#client.eval(plan.source, pending.keys, pending.args)
+        : this.#client.evalsha(plan.sha1, pending.keys, pending.args);
+    } catch (error) {
+      this.#error(pending, error);
+      return;
+    }
+    sent.then(pending.onReply, pending.onError);
+  }
+
+  /** Whether the decision is still waiting for Redis (it has not timed out); takes it out of the queue. */
+  #claim(pending: PendingDecision): boolean {
+    return this.#deadlines === undefined || this.#deadlines.remove(pending);
+  }
+
+  #reply(pending: PendingDecision, reply: unknown): void {
+    // An answer after the timeout changes nothing: the policy has decided that call.
+    if (!this.#claim(pending)) return;
+    pending.resolve(this.#decided(reply, pending.key, pending.cost, pending.probe));
+  }
+
+  #error(pending: PendingDecision, error: unknown): void {
+    if (!pending.loaded && isNoScript(error)) {
+      // First use, a restarted server, SCRIPT FLUSH: send the script itself (which loads it).
+      pending.loaded = true;
+      this.#send(pending);
+      return;
+    }
+    if (!this.#claim(pending)) return;
+    pending.resolve(this.#failed(error, pending.key, pending.cost, pending.probe));
   }
 
   #decided(reply: unknown, key: string, cost: number, probe: boolean): number {
