@@ -1,0 +1,2 @@
+// Entry point: re-exports only.
+export {};
