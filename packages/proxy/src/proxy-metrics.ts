@@ -1,0 +1,322 @@
+/**
+ * Why: the proxy's `/metrics` endpoint, in Prometheus' text format through prom-client. Metric
+ * names follow the original reverse-proxy design's sample (`requests_total` and
+ * `request_latency_seconds` labelled `method`, `path`, `status`, `status_class`), so dashboards
+ * written for it keep working; the per-upstream, retry, rate-limit and backpressure series are the
+ * ones HAProxy and Envoy export for the same events. Everything lives in a registry of its own
+ * (never prom-client's global one), so two proxies in one process, or a proxy inside an
+ * application with its own metrics, never collide. Cardinality is bounded: paths go through
+ * {@link PathLabeler}, methods outside the standard set become `OTHER`, and per-upstream series are
+ * keyed by the configured upstreams only. Upstream health, breaker state and in-flight counts are
+ * read from the proxy's live status when Prometheus scrapes, not tracked on the request path.
+ */
+import {
+  Counter,
+  Gauge,
+  Histogram,
+  Registry,
+  collectDefaultMetrics,
+  type PrometheusContentType,
+} from 'prom-client';
+import { DEFAULT_MAX_PATH_LABELS, PathLabeler } from './path-labeler.js';
+import type {
+  BreakerStateLabel,
+  FinishedRequest,
+  ProxyObserver,
+  ProxyStatusSource,
+  UpstreamAttempt,
+} from './proxy-observer.js';
+
+/** Methods that keep their own `method` label value; any other becomes {@link OTHER_METHOD}. */
+export const KNOWN_METHODS: readonly string[] = Object.freeze([
+  'GET',
+  'HEAD',
+  'POST',
+  'PUT',
+  'DELETE',
+  'CONNECT',
+  'OPTIONS',
+  'TRACE',
+  'PATCH',
+]);
+
+/** `method` label of requests whose method is not in {@link KNOWN_METHODS}. */
+export const OTHER_METHOD = 'OTHER';
+
+/** Buckets of `request_latency_seconds` and `upstream_latency_seconds`, in seconds. */
+export const LATENCY_BUCKETS_SECONDS: readonly number[] = Object.freeze([
+  0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
+]);
+
+const BREAKER_STATES: readonly BreakerStateLabel[] = ['closed', 'open', 'half-open', 'disabled'];
+
+const KNOWN_METHOD_SET = new Set(KNOWN_METHODS);
+
+/** The `method` label for a request method: the method itself when standard, else `OTHER`. */
+export function methodLabel(method: string): string {
+  return KNOWN_METHOD_SET.has(method) ? method : OTHER_METHOD;
+}
+
+/** The `status_class` label for a status: `2xx`, `5xx`…, or `none` when no valid status exists. */
+export function statusClass(status: number): string {
+  return Number.isInteger(status) && status >= 100 && status <= 599
+    ? `${String(Math.floor(status / 100))}xx`
+    : 'none';
+}
+
+/** Options of {@link ProxyMetrics}. */
+export interface ProxyMetricsOptions {
+  /** Live proxy state, read at scrape time for the per-upstream gauges. */
+  readonly status: ProxyStatusSource;
+  /** Cap on distinct `path` label values (see {@link PathLabeler}); default {@link DEFAULT_MAX_PATH_LABELS}. */
+  readonly maxPathLabels?: number;
+  /** Also export prom-client's default `process_*` and `nodejs_*` metrics (default true). */
+  readonly processMetrics?: boolean;
+}
+
+type RequestLabel = 'method' | 'path' | 'status' | 'status_class';
+
+interface RequestSeries {
+  readonly total: Counter.Internal;
+  readonly latency: Histogram.Internal<RequestLabel>;
+}
+
+interface UpstreamSeries {
+  readonly errors: Counter.Internal;
+  readonly latency: Histogram.Internal<'upstream'>;
+  readonly byClass: Map<string, Counter.Internal>;
+}
+
+/**
+ * Prometheus metrics of one proxy, fed as a {@link ProxyObserver} and rendered by `/metrics`.
+ *
+ * Series (all in the proxy's own registry):
+ * - `requests_total{method,path,status,status_class}` and
+ *   `request_latency_seconds{method,path,status,status_class}` (histogram): every answered request.
+ * - `upstream_requests_total{upstream,status_class}`, `upstream_errors_total{upstream}` and
+ *   `upstream_latency_seconds{upstream}` (histogram): every attempt at an upstream
+ *   (`status_class="none"` when no response arrived).
+ * - `upstream_healthy{upstream}` (1 or 0), `upstream_breaker_state{upstream,state}` (1 for the
+ *   current state of `closed`, `open`, `half-open`, `disabled`, else 0) and
+ *   `upstream_in_flight{upstream}`: read from the live status at scrape time.
+ * - `in_flight_requests`: requests the proxy has in flight at its upstreams now.
+ * - `retries_total{upstream}` (labelled with the upstream that failed),
+ *   `retry_budget_exhausted_total`, `rate_limited_total`, `backpressure_rejected_total`.
+ * - `proxy_ready` and `proxy_draining` (1 or 0).
+ */
+export class ProxyMetrics implements ProxyObserver {
+  /** The registry holding every series; add your own metrics to it if you like. */
+  readonly registry: Registry;
+  /** `Content-Type` of {@link ProxyMetrics.render}'s output. */
+  readonly contentType: PrometheusContentType;
+
+  readonly #paths: PathLabeler;
+  readonly #requests: Counter<RequestLabel>;
+  readonly #latency: Histogram<RequestLabel>;
+  readonly #upstreamRequests: Counter<'upstream' | 'status_class'>;
+  readonly #upstreamErrors: Counter<'upstream'>;
+  readonly #upstreamLatency: Histogram<'upstream'>;
+  readonly #retries: Counter<'upstream'>;
+  readonly #budgetExhausted: Counter;
+  readonly #rateLimited: Counter;
+  readonly #backpressure: Counter;
+  readonly #requestSeries = new Map<string, RequestSeries>();
+  readonly #upstreamSeries = new Map<string, UpstreamSeries>();
+
+  /** Creates the registry and every series; a bad `maxPathLabels` throws a RangeError naming it. */
+  constructor(options: ProxyMetricsOptions) {
+    const status = options.status;
+    this.#paths = new PathLabeler({ maxLabels: options.maxPathLabels ?? DEFAULT_MAX_PATH_LABELS });
+    const registry = new Registry();
+    this.registry = registry;
+    this.contentType = registry.contentType;
+    const registers = [registry];
+    const requestLabels: RequestLabel[] = ['method', 'path', 'status', 'status_class'];
+
+    this.#requests = new Counter({
+      name: 'requests_total',
+      help: 'Requests answered by the proxy, by method, normalised path and status.',
+      labelNames: requestLabels,
+      registers,
+    });
+    this.#latency = new Histogram({
+      name: 'request_latency_seconds',
+      help: 'Time from request arrival to the end of the response, in seconds.',
+      labelNames: requestLabels,
+      buckets: [...LATENCY_BUCKETS_SECONDS],
+      registers,
+    });
+    this.#upstreamRequests = new Counter({
+      name: 'upstream_requests_total',
+      help: 'Attempts sent to each upstream, by response status class (none: no response).',
+      labelNames: ['upstream', 'status_class'],
+      registers,
+    });
+    this.#upstreamErrors = new Counter({
+      name: 'upstream_errors_total',
+      help: 'Attempts at each upstream that failed (connect error, reset, timeout or failure status).',
+      labelNames: ['upstream'],
+      registers,
+    });
+    this.#upstreamLatency = new Histogram({
+      name: 'upstream_latency_seconds',
+      help: 'Time from sending an attempt to the upstream response headers or failure, in seconds.',
+      labelNames: ['upstream'],
+      buckets: [...LATENCY_BUCKETS_SECONDS],
+      registers,
+    });
+    new Gauge({
+      name: 'upstream_healthy',
+      help: 'Whether health checks consider the upstream usable (1) or not (0).',
+      labelNames: ['upstream'],
+      registers,
+      collect(this: Gauge<'upstream'>) {
+        for (const u of status.upstreams()) this.set({ upstream: u.name }, u.healthy ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'upstream_breaker_state',
+      help: 'Circuit breaker state of each upstream: 1 for the current state, 0 for the others.',
+      labelNames: ['upstream', 'state'],
+      registers,
+      collect(this: Gauge<'upstream' | 'state'>) {
+        for (const u of status.upstreams()) {
+          for (const state of BREAKER_STATES) {
+            this.set({ upstream: u.name, state }, u.breaker === state ? 1 : 0);
+          }
+        }
+      },
+    });
+    new Gauge({
+      name: 'upstream_in_flight',
+      help: 'Requests in flight at each upstream.',
+      labelNames: ['upstream'],
+      registers,
+      collect(this: Gauge<'upstream'>) {
+        for (const u of status.upstreams()) this.set({ upstream: u.name }, u.inFlight);
+      },
+    });
+    new Gauge({
+      name: 'in_flight_requests',
+      help: 'Requests the proxy has in flight at its upstreams.',
+      registers,
+      collect(this: Gauge) {
+        let total = 0;
+        for (const u of status.upstreams()) total += u.inFlight;
+        this.set(total);
+      },
+    });
+    new Gauge({
+      name: 'proxy_ready',
+      help: 'Whether the proxy reports ready (1) or not (0).',
+      registers,
+      collect(this: Gauge) {
+        this.set(status.ready ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'proxy_draining',
+      help: 'Whether the proxy is draining for shutdown (1) or not (0).',
+      registers,
+      collect(this: Gauge) {
+        this.set(status.draining ? 1 : 0);
+      },
+    });
+    this.#retries = new Counter({
+      name: 'retries_total',
+      help: 'Retries sent, labelled with the upstream whose failure caused them.',
+      labelNames: ['upstream'],
+      registers,
+    });
+    this.#budgetExhausted = new Counter({
+      name: 'retry_budget_exhausted_total',
+      help: 'Retries wanted but refused by the retry budget.',
+      registers,
+    });
+    this.#rateLimited = new Counter({
+      name: 'rate_limited_total',
+      help: 'Requests refused by the per-client rate limit (429).',
+      registers,
+    });
+    this.#backpressure = new Counter({
+      name: 'backpressure_rejected_total',
+      help: 'Requests refused because the in-flight limit was reached (503).',
+      registers,
+    });
+    // Known upstreams show `upstream_errors_total 0` from the start, so `rate()` works at once.
+    for (const u of status.upstreams()) this.#upstreamErrors.inc({ upstream: u.name }, 0);
+    if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry });
+  }
+
+  /** The registry's metrics in Prometheus' text exposition format. */
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  /** {@inheritDoc ProxyObserver.requestStarted} */
+  requestStarted(): void {
+    // In-flight counts are read from the live status at scrape time.
+  }
+
+  /** {@inheritDoc ProxyObserver.requestFinished} */
+  requestFinished(request: FinishedRequest): void {
+    const method = methodLabel(request.method);
+    const path = this.#paths.label(request.path);
+    const status = request.status;
+    const key = `${method} ${String(status)} ${path}`;
+    let series = this.#requestSeries.get(key);
+    if (series === undefined) {
+      const labels = [method, path, String(status), statusClass(status)];
+      series = {
+        total: this.#requests.labels(...labels),
+        latency: this.#latency.labels(...labels),
+      };
+      this.#requestSeries.set(key, series);
+    }
+    series.total.inc();
+    series.latency.observe(request.durationSeconds);
+  }
+
+  /** {@inheritDoc ProxyObserver.upstreamAttempt} */
+  upstreamAttempt(attempt: UpstreamAttempt): void {
+    let series = this.#upstreamSeries.get(attempt.upstream);
+    if (series === undefined) {
+      this.#upstreamErrors.inc({ upstream: attempt.upstream }, 0);
+      series = {
+        errors: this.#upstreamErrors.labels(attempt.upstream),
+        latency: this.#upstreamLatency.labels(attempt.upstream),
+        byClass: new Map(),
+      };
+      this.#upstreamSeries.set(attempt.upstream, series);
+    }
+    const cls = statusClass(attempt.status);
+    let counter = series.byClass.get(cls);
+    if (counter === undefined) {
+      counter = this.#upstreamRequests.labels(attempt.upstream, cls);
+      series.byClass.set(cls, counter);
+    }
+    counter.inc();
+    if (attempt.failed) series.errors.inc();
+    series.latency.observe(attempt.durationSeconds);
+  }
+
+  /** {@inheritDoc ProxyObserver.retried} */
+  retried(upstream: string): void {
+    this.#retries.inc({ upstream });
+  }
+
+  /** {@inheritDoc ProxyObserver.retryBudgetExhausted} */
+  retryBudgetExhausted(): void {
+    this.#budgetExhausted.inc();
+  }
+
+  /** {@inheritDoc ProxyObserver.rateLimited} */
+  rateLimited(): void {
+    this.#rateLimited.inc();
+  }
+
+  /** {@inheritDoc ProxyObserver.backpressureRejected} */
+  backpressureRejected(): void {
+    this.#backpressure.inc();
+  }
+}
