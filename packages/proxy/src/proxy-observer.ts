@@ -91,3 +91,48 @@ export interface ProxyObserver {
   /** A request was refused because `maxInFlight` was reached (503). */
   backpressureRejected(): void;
 }
+
+/** Fans every event out to several observers, in order. */
+class ObserverFanOut implements ProxyObserver {
+  readonly #observers: readonly ProxyObserver[];
+
+  constructor(observers: readonly ProxyObserver[]) {
+    this.#observers = observers;
+  }
+
+  requestStarted(): void {
+    for (const observer of this.#observers) observer.requestStarted();
+  }
+
+  requestFinished(request: FinishedRequest): void {
+    for (const observer of this.#observers) observer.requestFinished(request);
+  }
+
+  upstreamAttempt(attempt: UpstreamAttempt): void {
+    for (const observer of this.#observers) observer.upstreamAttempt(attempt);
+  }
+
+  retried(upstream: string): void {
+    for (const observer of this.#observers) observer.retried(upstream);
+  }
+
+  retryBudgetExhausted(): void {
+    for (const observer of this.#observers) observer.retryBudgetExhausted();
+  }
+
+  rateLimited(): void {
+    for (const observer of this.#observers) observer.rateLimited();
+  }
+
+  backpressureRejected(): void {
+    for (const observer of this.#observers) observer.backpressureRejected();
+  }
+}
+
+/** One observer that tells each of `observers` every event, in order (the one itself when alone). */
+export function combineObservers(observers: readonly ProxyObserver[]): ProxyObserver {
+  const [only] = observers;
+  return observers.length === 1 && only !== undefined
+    ? only
+    : new ObserverFanOut(Object.freeze([...observers]));
+}

@@ -1,0 +1,104 @@
+// Why: the ingress stage. One `http.Server` with strict parsing and the timeouts of the
+// reliability checklist (408 for slow heads and bodies, 431 for oversized headers), a validation
+// of each request head before anything is forwarded (smuggling vectors, CR/LF/NUL, missing or
+// duplicate Host → 400 and close), the proxy's own endpoints answered here and never forwarded,
+// then the proxied request handed to the request path. WebSocket/Upgrade requests go to the
+// `upgrade` handler.
+
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { type EndpointHandler } from './endpoints.js';
+import type { ProxyObserver } from './proxy-observer.js';
+import { INGRESS_SERVER_OPTIONS, validateRequestHead } from './request-validation.js';
+import { sendProxyError } from './response-modifier.js';
+
+/** What the ingress server calls for each request. */
+export interface IngressHandlers {
+  /** The proxy's own endpoints. */
+  readonly endpoints: EndpointHandler;
+  /** Told about every request answered here (rejected heads, endpoints). */
+  readonly observer: ProxyObserver;
+  /**
+   * Proxies one request. `path` is the request path without its query; `startedAt` is
+   * `performance.now()` at arrival. The handler answers and reports the request itself.
+   */
+  proxy(req: IncomingMessage, res: ServerResponse, path: string, startedAt: number): void;
+  /** Handles an Upgrade request (the server's `upgrade` event). */
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+}
+
+/** Splits the path off a request target (`/a/b?x=1` → `/a/b`). */
+export function pathOf(url: string): string {
+  const query = url.indexOf('?');
+  return query === -1 ? url : url.slice(0, query);
+}
+
+/**
+ * Reports a request the proxy answered without an upstream (an endpoint, a refusal) once its
+ * response has closed.
+ */
+export function reportLocalAnswer(
+  observer: ProxyObserver,
+  req: IncomingMessage,
+  res: ServerResponse,
+  path: string,
+  startedAt: number,
+  clientIp: string,
+): void {
+  const report = (): void => {
+    observer.requestFinished({
+      method: req.method ?? 'GET',
+      path,
+      status: res.statusCode,
+      durationSeconds: (performance.now() - startedAt) / 1000,
+      upstream: undefined,
+      attempts: 0,
+      clientIp,
+      traceId: '',
+      bytesSent: 0,
+      truncated: !res.writableFinished,
+    });
+  };
+  if (res.closed) report();
+  else res.once('close', report);
+}
+
+/** Creates the ingress server (not listening yet). */
+export function createIngressServer(handlers: IngressHandlers): Server {
+  const { endpoints, observer } = handlers;
+  const server = createServer(INGRESS_SERVER_OPTIONS, (req, res) => {
+    const startedAt = performance.now();
+    const url = req.url ?? '/';
+    const path = pathOf(url);
+    const rejection = validateRequestHead(req);
+    if (rejection !== undefined) {
+      // Malformed heads are answered and the connection closed: nothing after them can be trusted.
+      sendProxyError(res, rejection.status, { connection: 'close' });
+      reportLocalAnswer(observer, req, res, path, startedAt, req.socket.remoteAddress ?? '');
+      return;
+    }
+    if (endpoints.handles(path)) {
+      endpoints.handle(req, res, path, url);
+      reportLocalAnswer(observer, req, res, path, startedAt, req.socket.remoteAddress ?? '');
+      return;
+    }
+    handlers.proxy(req, res, path, startedAt);
+  });
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const rejection = validateRequestHead(req);
+    if (rejection !== undefined) {
+      socket.end(
+        `HTTP/1.1 ${String(rejection.status)} Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`,
+      );
+      return;
+    }
+    handlers.upgrade(req, socket, head);
+  });
+  // A client that sends garbage gets Node's 400 and a closed socket, never a crash.
+  server.on('clientError', (_error, socket: Duplex) => {
+    if (socket.writable)
+      socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+    else socket.destroy();
+  });
+  return server;
+}
