@@ -1,0 +1,127 @@
+/**
+ * Why: `X-Forwarded-For` and `Forwarded` are only as trustworthy as the hop that wrote them. The
+ * proxy believes them only from peers the operator lists in `REVERSE_PROXY_TRUSTED_PROXIES` —
+ * addresses and CIDRs, IPv4 and IPv6 — like nginx's `set_real_ip_from` and Envoy's
+ * `xff_num_trusted_hops`. An IPv4 peer seen through a dual-stack socket (`::ffff:10.0.0.1`) is
+ * matched as the IPv4 address it is, whichever way the operator wrote the entry. The matching is
+ * node:net's BlockList; this file parses and normalises around it.
+ */
+import { BlockList, isIP, isIPv4, isIPv6 } from 'node:net';
+
+/** An IP address in canonical form: IPv4-mapped IPv6 turned into IPv4, zone and brackets removed. */
+export interface ParsedIp {
+  /** The address, e.g. `10.0.0.1` or `2001:db8::1`. */
+  readonly address: string;
+  /** Its family. */
+  readonly family: 'ipv4' | 'ipv6';
+}
+
+const MAPPED_PREFIX = '::ffff:';
+
+/**
+ * Parses an IP address as a socket or a forwarding header gives it: `10.0.0.1`, `2001:db8::1`,
+ * `[2001:db8::1]`, `fe80::1%eth0`, `::ffff:10.0.0.1` (returned as `10.0.0.1`). No ports.
+ *
+ * @returns the canonical address, or `undefined` when the text is not an IP address
+ */
+export function parseIp(text: string): ParsedIp | undefined {
+  let ip = text;
+  if (ip.startsWith('[') && ip.endsWith(']')) ip = ip.slice(1, -1);
+  const zone = ip.indexOf('%');
+  if (zone !== -1) ip = ip.slice(0, zone);
+  if (isIPv4(ip)) return { address: ip, family: 'ipv4' };
+  if (!isIPv6(ip)) return undefined;
+  const mapped = mappedIpv4(ip);
+  return mapped === undefined
+    ? { address: ip.toLowerCase(), family: 'ipv6' }
+    : { address: mapped, family: 'ipv4' };
+}
+
+/** The IPv4 address inside an IPv4-mapped IPv6 address (`::ffff:0:0/96`), in any spelling. */
+function mappedIpv4(ipv6: string): string | undefined {
+  const lower = ipv6.toLowerCase();
+  if (lower.startsWith(MAPPED_PREFIX) && isIPv4(lower.slice(MAPPED_PREFIX.length))) {
+    return lower.slice(MAPPED_PREFIX.length);
+  }
+  const groups = ipv6Groups(lower);
+  if (groups?.slice(0, 6).join(',') !== '0,0,0,0,0,65535') return undefined;
+  const high = groups[6] ?? 0;
+  const low = groups[7] ?? 0;
+  return [high >> 8, high & 0xff, low >> 8, low & 0xff].join('.');
+}
+
+/** The eight 16-bit groups of a valid IPv6 address (checked by the caller), embedded IPv4 included. */
+function ipv6Groups(ipv6: string): number[] | undefined {
+  let text = ipv6;
+  const lastColon = text.lastIndexOf(':');
+  const tail = text.slice(lastColon + 1);
+  if (tail.includes('.')) {
+    const octets = tail.split('.').map(Number);
+    const [a = 0, b = 0, c = 0, d = 0] = octets;
+    text = `${text.slice(0, lastColon + 1)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head = '', rest] = text.split('::');
+  const left = head === '' ? [] : head.split(':');
+  const right = rest === undefined || rest === '' ? [] : rest.split(':');
+  const missing = 8 - left.length - right.length;
+  if (rest === undefined ? missing !== 0 : missing < 0) return undefined;
+  return [...left, ...Array<string>(missing).fill('0'), ...right].map((g) => parseInt(g, 16));
+}
+
+/** A set of trusted proxy addresses and networks. */
+export class TrustedProxies {
+  /** The entries as given, trimmed. */
+  readonly entries: readonly string[];
+  readonly #list = new BlockList();
+
+  private constructor(entries: readonly string[]) {
+    this.entries = entries;
+  }
+
+  /**
+   * Parses addresses (`10.0.0.1`, `::1`) and CIDRs (`10.0.0.0/8`, `fd00::/8`). An IPv4-mapped
+   * IPv6 entry (`::ffff:10.0.0.0/104`) is stored as the IPv4 network it means. Host bits set
+   * below the prefix are ignored, as in nginx (`10.0.0.1/8` is `10.0.0.0/8`).
+   *
+   * @throws RangeError naming the first entry that is not an address or a CIDR
+   */
+  static parse(entries: readonly string[]): TrustedProxies {
+    const trimmed = entries.map((entry) => entry.trim());
+    const trusted = new TrustedProxies(trimmed);
+    for (const entry of trimmed) trusted.#add(entry);
+    return trusted;
+  }
+
+  /** True when `ip` (as a socket gives it, or as parsed from a header) is in one of the entries. */
+  trusts(ip: string): boolean {
+    if (this.entries.length === 0) return false;
+    const parsed = parseIp(ip);
+    return parsed !== undefined && this.#list.check(parsed.address, parsed.family);
+  }
+
+  #add(entry: string): void {
+    const slash = entry.indexOf('/');
+    const addressText = slash === -1 ? entry : entry.slice(0, slash);
+    const prefixText = slash === -1 ? undefined : entry.slice(slash + 1);
+    const family = isIP(addressText);
+    const parsed = family === 0 ? undefined : parseIp(addressText);
+    const max = family === 4 ? 32 : 128;
+    const prefix =
+      prefixText === undefined ? max : /^\d{1,3}$/.test(prefixText) ? Number(prefixText) : NaN;
+    if (parsed === undefined || !(prefix >= 0 && prefix <= max)) {
+      throw new RangeError(
+        `TrustedProxies: ${JSON.stringify(entry)} is not an IPv4 or IPv6 address or CIDR (e.g. 10.0.0.0/8, fd00::/8)`,
+      );
+    }
+    if (family === 6 && parsed.family === 'ipv4') {
+      // An IPv4-mapped entry: the mapped network is the IPv4 network under the /96 prefix.
+      if (prefix >= 96) {
+        this.#list.addSubnet(parsed.address, prefix - 96, 'ipv4');
+        return;
+      }
+      this.#list.addSubnet(addressText, prefix, 'ipv6');
+      return;
+    }
+    this.#list.addSubnet(parsed.address, prefix, parsed.family);
+  }
+}
