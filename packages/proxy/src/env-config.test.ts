@@ -461,7 +461,7 @@ describe('resolveProxyConfig', () => {
 // ---------------------------------------------------------------------------------------------
 // Properties: anything configFromEnv produces is a configuration resolveProxyConfig accepts as it is.
 
-const goodText: fc.Arbitrary<Record<string, string>> = fc.record(
+const goodText: fc.Arbitrary<Record<string, string | undefined>> = fc.record(
   Object.fromEntries(
     Object.entries(GOOD).map(([name, cases]) => [
       name,
@@ -471,7 +471,7 @@ const goodText: fc.Arbitrary<Record<string, string>> = fc.record(
   { requiredKeys: [] },
 );
 
-const generated: fc.Arbitrary<Record<string, string>> = fc.record(
+const generated: fc.Arbitrary<Record<string, string | undefined>> = fc.record(
   {
     REVERSE_PROXY_MAX_IN_FLIGHT: fc.integer({ min: 1, max: 1_000_000 }).map(String),
     REVERSE_PROXY_HEALTHCHECK_INTERVAL_SECS: fc
