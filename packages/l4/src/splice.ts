@@ -1,0 +1,112 @@
+// Why: the forwarding loop is the whole cost of an L4 proxy, so it is written out by hand instead
+// of `a.pipe(b); b.pipe(a)`: the same backpressure rule as `pipe` (a write that returns false
+// pauses the source until the destination drains), but with the TCP semantics a proxy needs and
+// `pipe` lacks — a half-close (FIN) is passed through while the other direction keeps flowing
+// (both sockets `allowHalfOpen`, HAProxy's and socat's behaviour), a reset or an abrupt close on
+// one side destroys the other at once, and one idle timeout covers both directions. Listeners are
+// shared module-level functions that find the peer through a symbol on the socket: nothing is
+// allocated per chunk and no closure per connection. Bytes are counted from the sockets'
+// own `bytesRead`/`bytesWritten`, not per chunk.
+
+import type { Socket } from 'node:net';
+
+const PEER = Symbol('proxykit.l4.peer');
+const DONE = Symbol('proxykit.l4.done');
+const CLIENT = Symbol('proxykit.l4.client');
+
+/** Called once when both sockets of a splice are closed, with the client socket. */
+export type SpliceDone = (client: Socket) => void;
+
+/** A socket taking part in a splice. */
+interface Spliced extends Socket {
+  [PEER]: Spliced;
+  [DONE]: SpliceDone | undefined;
+  [CLIENT]: boolean;
+}
+
+function onData(this: Spliced, chunk: Buffer): void {
+  if (!this[PEER].write(chunk)) this.pause();
+}
+
+function onDrain(this: Spliced): void {
+  this[PEER].resume();
+}
+
+function onEnd(this: Spliced): void {
+  // The peer of this socket half-closed: pass the FIN on, keep the other direction open.
+  this[PEER].end();
+}
+
+function ignoreError(): void {
+  // The 'close' that follows every error carries hadError; that is where it is handled.
+}
+
+function onClose(this: Spliced, hadError: boolean): void {
+  const peer = this[PEER];
+  // A clean close (both directions finished) lets the peer finish flushing; anything else — a
+  // reset, an error, a destroy before both FINs — takes the peer down at once.
+  if (!peer.destroyed && (hadError || !this.readableEnded || !this.writableFinished)) {
+    peer.destroy();
+  }
+  const done = this[DONE];
+  if (done !== undefined && peer.destroyed) {
+    this[DONE] = undefined;
+    peer[DONE] = undefined;
+    done(this[CLIENT] ? this : peer);
+  }
+}
+
+function onTimeout(this: Spliced): void {
+  this.destroy();
+  this[PEER].destroy();
+}
+
+function attach(socket: Spliced, peer: Spliced, done: SpliceDone, isClient: boolean): void {
+  socket[PEER] = peer;
+  socket[CLIENT] = isClient;
+  socket[DONE] = done;
+  socket.on('data', onData);
+  socket.on('drain', onDrain);
+  socket.on('end', onEnd);
+  socket.on('error', ignoreError);
+  socket.on('close', onClose);
+}
+
+/**
+ * Forwards bytes both ways between two connected sockets until both are closed, then calls
+ * `done(client)` once (`done` can be one function shared by every connection). Both sockets must have been created with `allowHalfOpen: true`, so a FIN from
+ * one side ends the other side's writing only. `idleTimeoutMs` (0 for none) closes both when no
+ * byte moves either way for that long; it is armed on `client`, whose timer every read and every
+ * write refreshes, so one timer serves both directions.
+ */
+export function splice(
+  client: Socket,
+  backend: Socket,
+  idleTimeoutMs: number,
+  done: SpliceDone,
+): void {
+  const a = client as Spliced;
+  const b = backend as Spliced;
+  attach(a, b, done, true);
+  attach(b, a, done, false);
+  if (idleTimeoutMs > 0) {
+    a.setTimeout(idleTimeoutMs);
+    a.on('timeout', onTimeout);
+  }
+  // Either side may already be gone (a client that left while the backend was connecting).
+  if (a.destroyed || b.destroyed) {
+    a.destroy();
+    b.destroy();
+    queueMicrotask(() => {
+      if (a[DONE] !== undefined) {
+        a[DONE] = undefined;
+        b[DONE] = undefined;
+        done(a);
+      }
+    });
+    return;
+  }
+  // Data that arrived before the splice (buffered while connecting) flows now, in order.
+  if (a.isPaused()) a.resume();
+  if (b.isPaused()) b.resume();
+}
