@@ -41,10 +41,56 @@ function memorySection(result) {
   ];
 }
 
+/** A load suite (kind `load`): its tables (a linear bar on `barColumn`), targets and notes. */
+function loadSection(result) {
+  const cell = (value, decimals) =>
+    value === null || value === undefined || Number.isNaN(value) ? '—' : value.toFixed(decimals);
+  const lines = [result.method, ''];
+  for (const table of result.tables) {
+    const bars = table.rows.map((r) => r.values[table.barColumn]).filter((v) => v > 0);
+    const top = Math.max(...bars);
+    const barCell = (row) => {
+      const value = row.values[table.barColumn];
+      return value > 0 ? `\`${'█'.repeat(1 + Math.round((value / top) * 30))}\`` : '';
+    };
+    const withBar = table.barColumn !== undefined;
+    lines.push(
+      `**${table.title}**`,
+      '',
+      `| target | ${table.columns.map((c) => c.label).join(' | ')} |${withBar ? ' |' : ''} note |`,
+      `| ------ | ${table.columns.map(() => '--:').join(' | ')} |${withBar ? ' --- |' : ''} ---- |`,
+      ...table.rows.map(
+        (r) =>
+          `| ${r.name} | ${table.columns.map((c) => cell(r.values[c.key], c.decimals)).join(' | ')} |${withBar ? ` ${barCell(r)} |` : ''} ${r.note ?? ''} |`,
+      ),
+      '',
+    );
+  }
+  lines.push(
+    ...result.targets.map(
+      (t) =>
+        `- target: ${t.case} ${t.metric} ${t.comparison} ${t.goal.toFixed(2)}× ${t.against} → measured ${cell(t.ratio, 2)}×, **${t.met ? 'met' : 'missed'}**${t.note === undefined ? '' : ` (${t.note})`}`,
+    ),
+    ...result.notes.map((n) => `- ${n}`),
+  );
+  return lines;
+}
+
 const files = (await readdir(resultsDir)).filter((f) => f.endsWith('.json')).sort();
 const sections = [];
 for (const file of files) {
   const result = JSON.parse(await readFile(new URL(file, resultsDir), 'utf8'));
+  if (result.kind === 'load') {
+    sections.push(
+      `## ${result.suite}`,
+      '',
+      `${result.date.slice(0, 10)}, Node ${result.node}, ${result.cpu}, ${result.cores} cores (shared by the load generator, the servers and the upstream).`,
+      '',
+      ...loadSection(result),
+      '',
+    );
+    continue;
+  }
   const isMemory = 'count' in result;
   const how = isMemory
     ? `${result.count} instances per case, median of ${result.rounds} rounds`

@@ -3,7 +3,8 @@
  * whose name contains one of the command-line arguments (all when there are none) and measures
  * each in a fresh child process, so one suite's garbage and JIT state cannot skew the next (they
  * did: a cockatiel timeout case measured nearly 2× slower after the other suites than alone).
- * Each child prints its table and writes `results/<suite>.json`.
+ * Each child prints its table and writes `results/<suite>.json`. Load suites (`load/load-suite.ts`)
+ * start their own servers in further child processes and drive them with a load generator.
  *
  * Usage: `tsx --expose-gc src/run.ts [filter ...]`, e.g.
  * `pnpm --filter @proxykit/benchmarks run bench core-timeout`.
@@ -12,6 +13,7 @@ import { spawnSync } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { formatSuite, measureSuite, type Suite, writeSuiteResult } from './harness.js';
+import { type LoadSuite, runLoadSuite } from './load/load-suite.js';
 import { type MemorySuite, runMemorySuite } from './memory-harness.js';
 
 const CHILD_FLAG = '--suite';
@@ -19,14 +21,14 @@ const suitesDir = new URL('./suites/', import.meta.url);
 const resultsDir = new URL('../results/', import.meta.url);
 
 /** Imports every suite file (`*.ts`, `*.js`) and returns their default-exported suites. */
-async function loadSuites(): Promise<(Suite | MemorySuite)[]> {
+async function loadSuites(): Promise<(Suite | MemorySuite | LoadSuite)[]> {
   const files = (await readdir(suitesDir)).filter(
     (f) => /\.[jt]s$/.test(f) && !f.endsWith('.d.ts'),
   );
-  const suites: (Suite | MemorySuite)[] = [];
+  const suites: (Suite | MemorySuite | LoadSuite)[] = [];
   for (const file of files.sort()) {
     const module = (await import(new URL(file, suitesDir).href)) as {
-      default?: Suite | MemorySuite;
+      default?: Suite | MemorySuite | LoadSuite;
     };
     if (module.default === undefined) throw new Error(`${file}: no default-exported suite`);
     suites.push(module.default);
@@ -41,7 +43,9 @@ if (args[0] === CHILD_FLAG) {
   // Child: measure exactly one suite.
   const suite = suites.find((s) => s.name === args[1]);
   if (suite === undefined) throw new Error(`no suite named ${String(args[1])}`);
-  if ('kind' in suite) {
+  if ('kind' in suite && suite.kind === 'load') {
+    await runLoadSuite(suite, resultsDir);
+  } else if ('kind' in suite) {
     await runMemorySuite(suite, resultsDir);
   } else {
     const result = await measureSuite(suite);

@@ -1,0 +1,65 @@
+/**
+ * Why: the floor for a Node.js HTTP proxy built on undici, which ours is: a `node:http` server
+ * that hands each request to an undici Pool with `pool.stream` and writes the upstream's answer
+ * straight into the response, with no routing, resilience, metrics or header policy beyond
+ * dropping the hop-by-hop headers undici refuses. Ours must be no slower than this.
+ */
+import { createServer, type IncomingHttpHeaders } from 'node:http';
+import { Pool } from 'undici';
+import { portOf, serve } from './serve.js';
+
+/** Headers that describe one connection, not the message; undici rejects most of them. */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'upgrade',
+  'te',
+  'trailer',
+  'host',
+]);
+
+function withoutHopByHop(headers: IncomingHttpHeaders): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined && !HOP_BY_HOP.has(name)) out[name] = value;
+  }
+  return out;
+}
+
+serve(async (options) => {
+  const { upstream } = options as { readonly upstream: string };
+  const pool = new Pool(upstream, { connections: 128 });
+  const server = createServer((req, res) => {
+    const hasBody = req.method !== 'GET' && req.method !== 'HEAD';
+    pool
+      .stream(
+        {
+          path: req.url ?? '/',
+          method: req.method as 'GET',
+          headers: withoutHopByHop(req.headers),
+          body: hasBody ? req : null,
+        },
+        ({ statusCode, headers }) => {
+          res.writeHead(statusCode, withoutHopByHop(headers));
+          return res;
+        },
+      )
+      .catch(() => {
+        if (!res.headersSent) res.writeHead(502);
+        res.end();
+      });
+  });
+  server.keepAliveTimeout = 120_000;
+  server.listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  return {
+    ports: { port: portOf(server.address()) },
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+      await pool.close();
+    },
+  };
+});
