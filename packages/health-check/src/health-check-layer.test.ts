@@ -210,6 +210,80 @@ describe('HealthCheckLayer', () => {
     expect(detector.isEjected('c')).toBe(true);
   });
 
+  it('finds the state of any number of upstream objects, also new objects for the same names', async () => {
+    const names = Array.from({ length: 12 }, (_, i) => `u${String(i)}`);
+    const detector = new OutlierDetector({
+      upstreams: names,
+      consecutiveFailures: 5,
+      maxEjectionPercent: 100,
+      clock: new VirtualClock(),
+    });
+    let upstream: { name: string } = { name: 'u0' };
+    const service = new HealthCheckLayer({ detector, upstreamOf: () => upstream }).wrap(() =>
+      Promise.reject(refused()),
+    );
+    const failuresOf = (): (number | undefined)[] =>
+      names.map((name) => detector.statusOf(name)?.consecutiveFailures);
+    // More objects than the layer remembers, then the last eight again and again (remembered):
+    // each failure goes to its own upstream.
+    const objects = names.map((name) => ({ name }));
+    for (const object of [...objects, ...objects.slice(4), ...objects.slice(4)]) {
+      upstream = object;
+      await expect(service(undefined)).rejects.toThrow();
+    }
+    await flush();
+    expect(failuresOf()).toEqual([1, 1, 1, 1, 3, 3, 3, 3, 3, 3, 3, 3]);
+    // Fresh objects with the same names (a reloaded configuration) find the same states.
+    for (const name of names.slice(0, 4)) {
+      upstream = { name };
+      await expect(service(undefined)).rejects.toThrow();
+    }
+    await flush();
+    expect(failuresOf()).toEqual([2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3]);
+  });
+
+  it('asks a custom classifier about every result, the default one only about objects', async () => {
+    const clock = new VirtualClock();
+    const strict = new OutlierDetector({
+      upstreams: ['a', 'b'],
+      consecutiveFailures: 2,
+      maxEjectionPercent: 100,
+      clock,
+      classifier: {
+        classifyError: () => 'upstream',
+        classifyResult: (result) => (result === false ? 'upstream' : 'success'),
+      },
+    });
+    const answers: unknown[] = [false, true, false, false];
+    const service = new HealthCheckLayer({ detector: strict, upstreamOf: () => 'a' }).wrap(
+      async () => answers.shift(),
+    );
+    await service(undefined);
+    await flush();
+    expect(strict.statusOf('a')?.consecutiveFailures).toBe(1);
+    await service(undefined); // a success resets the count
+    await flush();
+    expect(strict.statusOf('a')?.consecutiveFailures).toBe(0);
+    await service(undefined);
+    await service(undefined);
+    await flush();
+    expect(strict.isEjected('a')).toBe(true);
+
+    const plain = new OutlierDetector({ upstreams: ['a', 'b'], consecutiveFailures: 2, clock });
+    const results: unknown[] = [{ status: 503 }, false, { statusCode: 502 }, { status: 504 }];
+    const fetchLike = new HealthCheckLayer({ detector: plain, upstreamOf: () => 'a' }).wrap(
+      async () => results.shift(),
+    );
+    await fetchLike(undefined);
+    await fetchLike(undefined); // not an object: a success for the default classifier
+    await fetchLike(undefined);
+    await flush();
+    expect(plain.statusOf('a')?.consecutiveFailures).toBe(1);
+    await fetchLike(undefined);
+    await flush();
+    expect(plain.isEjected('a')).toBe(true);
+  });
+
   it('checks its options', () => {
     const detector = new OutlierDetector();
     expect(() => new HealthCheckLayer({ detector: {} as never, upstreamOf: () => 'a' })).toThrow(

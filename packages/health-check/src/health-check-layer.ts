@@ -7,12 +7,15 @@
  *
  * The hot path, like the circuit breaker's closed path: the outcome is recorded on a side branch
  * (`pending.then(onValue, onError)`) with handlers shared per upstream, and the caller gets the
- * inner promise itself — no promise hop, no allocation when the call carries no signal. A call
- * with a context costs one closure more, which lets the caller's own abort be told apart from
- * the upstream's failure (the signal is read only if the call fails).
+ * inner promise itself — no promise hop. A call without a context allocates nothing more than
+ * that `.then`; a call with one costs one small closure, made outside the hot function (so the
+ * hot function has no captured variables and allocates no scope of its own), which lets the
+ * caller's own abort be told apart from the upstream's failure (the signal is read only if the
+ * call fails). A successful call then costs its handler one comparison.
  *
- * Finding the upstream's state is one Map look-up by name. (Caching it per upstream object in a
- * WeakMap measured no faster inside the layer, so the simpler form stays.)
+ * Finding the upstream's state: the layer remembers, for the last few upstream objects it saw,
+ * which state each belongs to (a scan of a handful of identities, with the name checked, is
+ * cheaper than hashing the name); other objects and plain names take one Map look-up by name.
  */
 import {
   type CallContext,
@@ -24,7 +27,7 @@ import {
   type Service,
 } from '@proxykit/core';
 import type { Named } from './health-probe.js';
-import type { OutlierDetector } from './outlier-detector.js';
+import type { OutlierDetector, PassiveSlot } from './outlier-detector.js';
 
 /** Options of {@link HealthCheckLayer}. */
 export interface HealthCheckLayerOptions<Req = unknown> {
@@ -70,7 +73,7 @@ export class HealthCheckLayer<In = unknown> implements Layer<In> {
   /** Returns `next` with its outcomes reported. */
   wrap<Req extends In, Res>(next: Handler<Req, Res>): Service<Req, Res> {
     // The detector's live map: adding or removing upstreams later is seen here.
-    const slots = this.detector.slots;
+    const finder = new SlotFinder(this.detector.slots);
     const upstreamOf = this.upstreamOf;
     return (req: Req, ctx: CallContext = rootContext): Promise<Res> => {
       let pending: Promise<Res>;
@@ -81,16 +84,10 @@ export class HealthCheckLayer<In = unknown> implements Layer<In> {
       } catch (error) {
         pending = Promise.reject(error);
       }
-      const name = typeof upstream === 'object' ? upstream.name : upstream;
-      const slot = name === undefined ? undefined : slots.get(name);
+      const slot = finder.find(upstream);
       if (slot === undefined) return pending;
       if (ctx === rootContext) pending.then(slot.onValue, slot.onError);
-      else {
-        pending.then(slot.onValue, (error: unknown) => {
-          // The signal is read only if the call fails: reading it may create it (TimeoutLayer).
-          slot.onErrorWithSignal(error, ctx.signal);
-        });
-      }
+      else observeWithSignal(pending, slot, ctx);
       return pending;
     };
   }
@@ -112,5 +109,65 @@ export class HealthCheckLayer<In = unknown> implements Layer<In> {
       pending = Promise.reject(error);
     }
     return this.detector.observe(upstream, pending, ctx.signal);
+  }
+}
+
+/**
+ * Records how `pending` ends for `slot`, keeping `ctx` for the error path only. Apart from the
+ * layer's function, so that only calls with a context pay for the closure and its scope.
+ */
+function observeWithSignal(pending: Promise<unknown>, slot: PassiveSlot, ctx: CallContext): void {
+  pending.then(slot.onValue, (error: unknown) => {
+    // The signal is read only if the call fails: reading it may create it (TimeoutLayer).
+    slot.onErrorWithSignal(error, ctx.signal);
+  });
+}
+
+/** Upstream objects whose state a layer remembers: a pool's worth; more are found by name. */
+const REMEMBERED = 8;
+
+/** Finds the passive state of a call's upstream, given as an object or a name. */
+class SlotFinder {
+  readonly #slots: ReadonlyMap<string, PassiveSlot>;
+  readonly #objects: Named[] = [];
+  readonly #found: PassiveSlot[] = [];
+  /** Where the next object goes once all places are taken. */
+  #evict = 0;
+
+  constructor(slots: ReadonlyMap<string, PassiveSlot>) {
+    this.#slots = slots;
+  }
+
+  find(upstream: Named | string | undefined): PassiveSlot | undefined {
+    if (typeof upstream !== 'object') {
+      return upstream === undefined ? undefined : this.#slots.get(upstream);
+    }
+    const objects = this.#objects;
+    for (let i = 0; i < objects.length; i++) {
+      if (objects[i] === upstream) {
+        const slot = this.#found[i];
+        // Still watched, and the object still has that name: otherwise look it up again.
+        if (slot?.registered === true && slot.name === upstream.name) return slot;
+        return this.#remember(upstream, i);
+      }
+    }
+    return this.#remember(upstream, -1);
+  }
+
+  /** Looks `upstream` up by name and remembers the answer at `at` (-1: a new place). */
+  #remember(upstream: Named, at: number): PassiveSlot | undefined {
+    const slot = this.#slots.get(upstream.name);
+    if (slot === undefined) return undefined;
+    let i = at;
+    if (i < 0) {
+      if (this.#objects.length < REMEMBERED) i = this.#objects.length;
+      else {
+        i = this.#evict;
+        this.#evict = (i + 1) % REMEMBERED;
+      }
+    }
+    this.#objects[i] = upstream;
+    this.#found[i] = slot;
+    return slot;
   }
 }

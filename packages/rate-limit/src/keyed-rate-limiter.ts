@@ -8,7 +8,7 @@
  * token bucket, a leaky-bucket meter and GCRA one float in a `Float64Array`, for a sliding window
  * one small array of counts, recycled from the evicted key.
  */
-import { type Clock, requireInteger } from '@proxykit/core';
+import { requireInteger } from '@proxykit/core';
 import type { Gcra } from './gcra.js';
 import type { LeakyBucket } from './leaky-bucket.js';
 import {
@@ -18,6 +18,7 @@ import {
   toDecision,
   waitUntil,
 } from './rate-limiter.js';
+import { clockReader } from './clock-reader.js';
 import { KeySlots } from './key-slots.js';
 import { SlidingWindow, type WindowCounter } from './sliding-window.js';
 import type { TokenBucket } from './token-bucket.js';
@@ -65,7 +66,7 @@ export class KeyedRateLimiter<K> implements KeyedLimiter<K>, Disposable {
   readonly maxKeys: number;
   /** The largest cost of one call (the per-key limiter's). */
   readonly maxCost: number;
-  readonly #clock: Clock;
+  readonly #readClock: () => number;
   /** Set when keys hold one number (token bucket, leaky-bucket meter, GCRA). */
   readonly #scheduled: VirtualSchedulingLimiter | undefined;
   /** Set when keys hold a window of buckets. */
@@ -101,7 +102,7 @@ export class KeyedRateLimiter<K> implements KeyedLimiter<K>, Disposable {
     }
     this.limiter = limiter;
     this.maxCost = limiter.maxCost;
-    this.#clock = limiter.clock;
+    this.#readClock = clockReader(limiter.clock);
     this.#slots = new KeySlots<K>(this.maxKeys, (capacity) => {
       if (this.#scheduled === undefined) return;
       const tats = new Float64Array(capacity);
@@ -138,7 +139,7 @@ export class KeyedRateLimiter<K> implements KeyedLimiter<K>, Disposable {
    * @param now the time in ms on the limiter's clock (default: `clock.now()`)
    * @throws RangeError when `cost` is out of range
    */
-  admit(key: K, cost = 1, now: number = this.#clock.now()): number {
+  admit(key: K, cost = 1, now: number = this.#readClock()): number {
     const scheduled = this.#scheduled;
     if (scheduled === undefined) return this.#admitWindow(key, cost, now);
     if (
@@ -174,7 +175,7 @@ export class KeyedRateLimiter<K> implements KeyedLimiter<K>, Disposable {
    * @param cost units this call uses, in (0, maxCost] (default 1)
    * @param now the time in ms on the limiter's clock (default: `clock.now()`)
    */
-  tryAdmit(key: K, cost = 1, now: number = this.#clock.now()): RateDecision {
+  tryAdmit(key: K, cost = 1, now: number = this.#readClock()): RateDecision {
     return toDecision(this.admit(key, cost, now));
   }
 
@@ -195,7 +196,7 @@ export class KeyedRateLimiter<K> implements KeyedLimiter<K>, Disposable {
    *
    * @param now the time in ms on the limiter's clock (default: `clock.now()`)
    */
-  prune(now: number = this.#clock.now()): number {
+  prune(now: number = this.#readClock()): number {
     const idle: K[] = [];
     for (const [key, slot] of this.#slots.entries()) if (this.#isIdle(slot, now)) idle.push(key);
     for (const key of idle) this.#slots.delete(key);

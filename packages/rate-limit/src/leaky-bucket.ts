@@ -135,7 +135,7 @@ export class LeakyBucket extends VirtualSchedulingLimiter {
    * @param now the time in ms on the limiter's clock (default: `clock.now()`)
    * @throws RangeError when `cost` is out of range
    */
-  override admit(cost = 1, now: number = this.clock.now()): number {
+  override admit(cost = 1, now: number = this.readClock()): number {
     if (this.#queuedCost === 0) return super.admit(cost, now);
     if (!(cost > 0 && cost <= this.maxCost)) throw costError(this.owner, cost, this.maxCost, false);
     return this.#fits(cost, now);

@@ -10,6 +10,7 @@
  * early), the rollover moves in steps of one bucket, and a key costs `buckets + 1` small integers.
  */
 import { type Clock, requireInteger, requireNumber, systemClock } from '@proxykit/core';
+import { clockReader } from './clock-reader.js';
 import {
   costError,
   MAX_RATE_OPTION,
@@ -75,6 +76,7 @@ export class SlidingWindow implements RateLimiter {
   readonly bucketMs: number;
   /** @internal */
   readonly clock: Clock;
+  readonly #readClock: () => number;
   readonly #window: WindowCounter;
 
   /** @throws RangeError naming the first invalid option */
@@ -86,6 +88,7 @@ export class SlidingWindow implements RateLimiter {
     this.maxCost = this.limit;
     this.bucketMs = this.windowMs / this.buckets;
     this.clock = options.clock ?? systemClock;
+    this.#readClock = clockReader(this.clock);
     this.#window = this.newCounter();
   }
 
@@ -97,7 +100,7 @@ export class SlidingWindow implements RateLimiter {
    * @param now the time in ms on the limiter's clock (default: `clock.now()`)
    * @throws RangeError when `cost` is out of range
    */
-  admit(cost = 1, now: number = this.clock.now()): number {
+  admit(cost = 1, now: number = this.#readClock()): number {
     if (!(cost > 0 && cost <= this.limit && Number.isInteger(cost))) {
       throw costError('SlidingWindow', cost, this.limit, true);
     }
@@ -110,7 +113,7 @@ export class SlidingWindow implements RateLimiter {
    * @param cost units this call uses, an integer in [1, limit] (default 1)
    * @param now the time in ms on the limiter's clock (default: `clock.now()`)
    */
-  tryAdmit(cost = 1, now: number = this.clock.now()): RateDecision {
+  tryAdmit(cost = 1, now: number = this.#readClock()): RateDecision {
     return toDecision(this.admit(cost, now));
   }
 
@@ -119,7 +122,7 @@ export class SlidingWindow implements RateLimiter {
    *
    * @param now the time in ms on the limiter's clock (default: `clock.now()`)
    */
-  remaining(now: number = this.clock.now()): number {
+  remaining(now: number = this.#readClock()): number {
     const window = this.#window;
     this.#roll(window, Math.floor(now / this.bucketMs));
     return this.limit - window.total;

@@ -10,6 +10,7 @@
  * The three classes differ only in how they turn their options into `interval` and `horizon`.
  */
 import type { Clock } from '@proxykit/core';
+import { clockReader } from './clock-reader.js';
 import {
   costError,
   type RateDecision,
@@ -39,6 +40,8 @@ export abstract class VirtualSchedulingLimiter implements RateLimiter {
   readonly integerCost: boolean;
   /** @internal the limiter's clock */
   readonly clock: Clock;
+  /** @internal returns `clock.now()`, read the cheapest way */
+  readonly readClock: () => number;
   /** @internal the class name, for error messages */
   readonly owner: string;
   /** @internal theoretical arrival time: when the booked schedule frees up */
@@ -59,6 +62,7 @@ export abstract class VirtualSchedulingLimiter implements RateLimiter {
     this.maxCost = maxCost;
     this.integerCost = integerCost;
     this.clock = clock;
+    this.readClock = clockReader(clock);
   }
 
   /**
@@ -69,7 +73,7 @@ export abstract class VirtualSchedulingLimiter implements RateLimiter {
    * @param now the time in ms on the limiter's clock (default: `clock.now()`)
    * @throws RangeError when `cost` is out of range
    */
-  admit(cost = 1, now: number = this.clock.now()): number {
+  admit(cost = 1, now: number = this.readClock()): number {
     if (!(cost > 0 && cost <= this.maxCost) || (this.integerCost && !Number.isInteger(cost))) {
       throw costError(this.owner, cost, this.maxCost, this.integerCost);
     }
@@ -89,7 +93,7 @@ export abstract class VirtualSchedulingLimiter implements RateLimiter {
    * @param cost units this call uses, in (0, maxCost] (default 1)
    * @param now the time in ms on the limiter's clock (default: `clock.now()`)
    */
-  tryAdmit(cost = 1, now: number = this.clock.now()): RateDecision {
+  tryAdmit(cost = 1, now: number = this.readClock()): RateDecision {
     return toDecision(this.admit(cost, now));
   }
 
@@ -103,7 +107,7 @@ export abstract class VirtualSchedulingLimiter implements RateLimiter {
    *
    * @param now the time in ms on the limiter's clock (default: `clock.now()`)
    */
-  backlog(now: number = this.clock.now()): number {
+  backlog(now: number = this.readClock()): number {
     return this.tat > now ? (this.tat - now) / this.interval : 0;
   }
 }
