@@ -12,6 +12,7 @@ import type { ProxyMetrics } from './proxy-metrics.js';
 import type { ProxyStatusSource } from './proxy-observer.js';
 import { sendProxyError } from './response-modifier.js';
 import type { StatusBoard } from './status-board.js';
+import { renderStatusPage, STATUS_PAGE_HEADERS } from './status-page.js';
 
 /** Paths the proxy answers itself. */
 export const ENDPOINT_PATHS: readonly string[] = Object.freeze([
@@ -42,7 +43,6 @@ const ENDPOINTS: ReadonlySet<string> = new Set(ENDPOINT_PATHS);
 /** Answers the proxy's own endpoints. */
 export class EndpointHandler {
   readonly #options: EndpointOptions;
-  #page: string | undefined = undefined;
 
   constructor(options: EndpointOptions) {
     this.#options = options;
@@ -109,7 +109,12 @@ export class EndpointHandler {
         );
         return;
       case '/status': {
-        send(res, 200, 'text/html; charset=utf-8', (this.#page ??= renderStatusPage()));
+        const page = renderStatusPage(options.board.report());
+        res.writeHead(200, {
+          ...STATUS_PAGE_HEADERS,
+          'content-length': String(Buffer.byteLength(page)),
+        });
+        res.end(req.method === 'HEAD' ? undefined : page);
         return;
       }
       case '/status.json': {
@@ -157,9 +162,4 @@ function send(res: ServerResponse, status: number, contentType: string, body: st
     'cache-control': 'no-store',
   });
   res.end(res.req.method === 'HEAD' ? undefined : body);
-}
-
-// TEMPORARY private fallback until status-page.ts lands.
-function renderStatusPage(): string {
-  return '<!doctype html><title>proxykit status</title><p>status</p>';
 }

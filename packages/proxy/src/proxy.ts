@@ -16,7 +16,6 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { isBrokenCircuitError } from '@proxykit/core';
 import { defaultClassifier } from '@proxykit/core';
-import { randomBytes } from 'node:crypto';
 import { type Logger, pino } from 'pino';
 import type { Dispatcher, Pool } from 'undici';
 import { Backpressure, BACKPRESSURE_RETRY_AFTER_SECONDS } from './backpressure.js';
@@ -44,6 +43,7 @@ import { EMPTY_BODY, hasRequestBody, readRequestBody, type RequestBody } from '.
 import { rewriteHost, upstreamRequestHeaders } from './request-modifier.js';
 import { clientResponseHeaders, sendProxyError } from './response-modifier.js';
 import { StatusBoard } from './status-board.js';
+import { nextTraceparent, parseTraceparent } from './trace-context.js';
 import { TrustedProxies } from './trusted-proxies.js';
 import { proxyUpgrade } from './upgrade-tunnel.js';
 import {
@@ -97,7 +97,7 @@ export interface Proxy extends AsyncDisposable {
   close(): Promise<void>;
 }
 
-// TEMPORARY private fallbacks until access-log.ts and trace-context.ts land.
+// TEMPORARY private fallback until access-log.ts lands.
 function createLogger(level: string): Logger {
   return pino({ level });
 }
@@ -110,16 +110,6 @@ class AccessLog implements ProxyObserver {
   retryBudgetExhausted(): void {}
   rateLimited(): void {}
   backpressureRejected(): void {}
-}
-function parseTraceparent(value: string | undefined): { traceId: string } | undefined {
-  return value === undefined ? undefined : { traceId: value.slice(3, 35) };
-}
-function nextTraceparent(parent: { traceId: string } | undefined): {
-  traceparent: string;
-  traceId: string;
-} {
-  const traceId = parent?.traceId ?? randomBytes(16).toString('hex');
-  return { traceparent: `00-${traceId}-${randomBytes(8).toString('hex')}-01`, traceId };
 }
 
 /** The state every request of one proxy shares. */
