@@ -12,10 +12,11 @@ import {
 
 function head(
   rawHeaders: string[],
-  options: { url?: string; version?: '1.0' | '1.1' } = {},
+  options: { url?: string; version?: '1.0' | '1.1'; socket?: object } = {},
 ): IncomingMessage {
   const [major, minor] = (options.version ?? '1.1').split('.').map(Number);
   return {
+    socket: options.socket ?? {},
     url: options.url ?? '/',
     rawHeaders,
     httpVersionMajor: major,
@@ -137,6 +138,18 @@ describe('validateRequestHead', () => {
   });
 });
 
+describe('a refused connection', () => {
+  it('has every later request refused, while other connections go on', () => {
+    const socket = {};
+    expect(validateRequestHead(head(['Host', 'a', 'Host', 'b'], { socket }))?.status).toBe(400);
+    expect(validateRequestHead(head(['Host', 'a'], { socket }))).toEqual({
+      status: 400,
+      reason: 'request after a refused one on the same connection',
+    });
+    expect(validateRequestHead(head(['Host', 'a'], { socket: {} }))).toBeUndefined();
+  });
+});
+
 describe('clientErrorResponse', () => {
   it('answers as Node does by default, always closing', () => {
     expect(
@@ -196,6 +209,16 @@ describe('with a real server using INGRESS_SERVER_OPTIONS', () => {
       '400',
     ],
     ['absolute-form', 'GET http://x/ HTTP/1.1\r\nHost: a\r\n\r\n', '400'],
+    [
+      'missing Host, then a pipelined request',
+      'GET / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n',
+      '400',
+    ],
+    [
+      'gzip, chunked, then a pipelined request',
+      'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n',
+      '400',
+    ],
     ['a long URI', `GET /${'a'.repeat(MAX_URI_LENGTH)} HTTP/1.1\r\nHost: a\r\n\r\n`, '414'],
     [
       'too many headers',
@@ -220,5 +243,49 @@ describe('with a real server using INGRESS_SERVER_OPTIONS', () => {
       status: 'HTTP/1.1 200 OK',
       handled: 1,
     });
+  });
+});
+
+describe('a server answering client errors with clientErrorResponse', () => {
+  it.each([
+    ['a head that never ends', ['GET / HTTP/1.1\r\n', 'Host: a\r\n'], '408'],
+    [
+      'a body that never ends',
+      ['POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n', 'part'],
+      '408',
+    ],
+    [
+      'an oversized head',
+      [`GET / HTTP/1.1\r\nHost: a\r\nX-A: ${'b'.repeat(20_000)}\r\n\r\n`],
+      '431',
+    ],
+    ['garbage', ['NOT HTTP\r\n\r\n'], '400'],
+  ])('%s → %s and the connection closed', async (_what, pieces, status) => {
+    const server = createServer(INGRESS_SERVER_OPTIONS, (req) => {
+      // A handler that waits for the whole body, as a buffering proxy does.
+      req.resume();
+    });
+    server.on('clientError', (error, socket) => {
+      if (socket.writable) socket.end(clientErrorResponse(error));
+      else socket.destroy();
+    });
+    server.headersTimeout = 500;
+    server.requestTimeout = 1_000;
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    try {
+      const socket = connect((server.address() as AddressInfo).port, '127.0.0.1');
+      let data = '';
+      socket.setEncoding('latin1');
+      socket.on('data', (chunk: string) => (data += chunk));
+      socket.on('error', () => undefined);
+      for (const piece of pieces) socket.write(piece);
+      await once(socket, 'close');
+      expect(data).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
+      expect(data).toMatch(/\r\nconnection: close\r\n/);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
   });
 });

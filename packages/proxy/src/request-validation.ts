@@ -23,14 +23,16 @@ export const MAX_HEADER_COUNT = 100;
 export const MAX_HEADER_SIZE = 16_384;
 
 /**
- * Options for the ingress `http.createServer`: strict parsing, Host required on HTTP/1.1, 431 above
+ * Options for the ingress `http.createServer`: strict parsing, 431 above
  * {@link MAX_HEADER_SIZE}, 408 when the head has not arrived within 20 s (slowloris) or the whole
  * request within 5 min, idle keep-alive connections closed after 5 s, and the timeouts checked
  * every second so that they fire on time.
  */
 export const INGRESS_SERVER_OPTIONS: Readonly<ServerOptions> = Object.freeze({
   insecureHTTPParser: false,
-  requireHostHeader: true,
+  // validateRequestHead checks Host itself: Node's own check answers 400 but then goes on to
+  // dispatch the next pipelined request on that connection, which a proxy must not forward.
+  requireHostHeader: false,
   maxHeaderSize: MAX_HEADER_SIZE,
   headersTimeout: 20_000,
   requestTimeout: 300_000,
@@ -52,9 +54,28 @@ const HOST = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::\d{0,5})?
 
 /**
  * Checks a request head before anything is forwarded. Returns the status to answer (then close the
- * connection) or `undefined` when the request may proceed.
+ * connection) or `undefined` when the request may proceed. Once a head is refused, every later
+ * request on the same connection is refused as well.
  */
 export function validateRequestHead(req: IncomingMessage): RequestHeadRejection | undefined {
+  const connection: unknown = req.socket;
+  const refusable = typeof connection === 'object' && connection !== null;
+  if (refusable && refusedConnections.has(connection)) {
+    return { status: 400, reason: 'request after a refused one on the same connection' };
+  }
+  const rejection = checkHead(req);
+  if (rejection !== undefined && refusable) refusedConnections.add(connection);
+  return rejection;
+}
+
+/**
+ * Connections on which a head was refused. Node's parser goes on reading pipelined requests while
+ * the refusal is being written; they come from the same untrusted byte stream (often the smuggled
+ * request itself), so every later request on such a connection is refused too.
+ */
+const refusedConnections = new WeakSet<object>();
+
+function checkHead(req: IncomingMessage): RequestHeadRejection | undefined {
   const url = req.url ?? '';
   if (url.length > MAX_URI_LENGTH) {
     return { status: 414, reason: `request target longer than ${MAX_URI_LENGTH} bytes` };

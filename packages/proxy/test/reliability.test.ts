@@ -1,0 +1,390 @@
+// The reliability checklist of the design, run against a real proxy with raw sockets: what a
+// serious proxy must refuse (smuggling, malformed heads), the statuses it must answer (400, 408,
+// 414, 431), and the framing it must keep (HEAD/204/304 without a body, trailers apart from
+// headers, Expect: 100-continue without a hang). Node's parser refuses several of these before
+// the proxy's code runs; the tests prove the behaviour whatever provides it, and prove that the
+// upstream — a loopback server recording every request — never sees a refused one.
+
+import { once } from 'node:events';
+import {
+  createServer,
+  get as httpGet,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
+import { connect, type AddressInfo, type Socket } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createProxy, type Proxy } from '../src/proxy.js';
+import { MAX_HEADER_COUNT, MAX_URI_LENGTH } from '../src/request-validation.js';
+
+/** What the upstream saw. */
+interface Seen {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly trailers: Record<string, string | undefined>;
+  readonly body: string;
+}
+
+const seen: Seen[] = [];
+
+function upstreamHandler(req: IncomingMessage, res: ServerResponse): void {
+  if (req.url?.startsWith('/early') === true) {
+    // Answers at once, reading none of the body.
+    seen.push({
+      method: req.method ?? '',
+      url: req.url,
+      headers: req.headers,
+      trailers: {},
+      body: '',
+    });
+    res.writeHead(200, {
+      'content-type': 'text/plain',
+      'content-length': '5',
+      connection: 'close',
+    });
+    res.end('early');
+    return;
+  }
+  const chunks: Buffer[] = [];
+  req.on('data', (chunk: Buffer) => chunks.push(chunk));
+  req.on('end', () => {
+    seen.push({
+      method: req.method ?? '',
+      url: req.url ?? '',
+      headers: req.headers,
+      trailers: req.trailers,
+      body: Buffer.concat(chunks).toString('latin1'),
+    });
+    switch (req.url) {
+      case '/head':
+        res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '5' });
+        res.end(req.method === 'HEAD' ? undefined : 'hello');
+        return;
+      case '/204':
+        res.writeHead(204, { 'x-kind': 'no-content' });
+        res.end();
+        return;
+      case '/304':
+        res.writeHead(304, { etag: '"v1"' });
+        res.end();
+        return;
+      case '/trailers':
+        res.writeHead(200, { 'content-type': 'text/plain', trailer: 'x-checksum' });
+        res.write('part one,');
+        res.addTrailers({ 'x-checksum': 'abc123' });
+        res.end('part two');
+        return;
+      default:
+        res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '2' });
+        res.end('ok');
+    }
+  });
+}
+
+let upstream: Server;
+let upstreamUrl: string;
+let proxy: Proxy;
+let port: number;
+const openSockets = new Set<Socket>();
+
+beforeAll(async () => {
+  upstream = createServer(upstreamHandler);
+  upstream.listen(0, '127.0.0.1');
+  await once(upstream, 'listening');
+  upstreamUrl = `http://127.0.0.1:${String((upstream.address() as AddressInfo).port)}`;
+  proxy = createProxy({
+    upstreams: [upstreamUrl],
+    listen: { host: '127.0.0.1', port: 0 },
+    healthCheck: false,
+    retryMaxAttempts: 1,
+    logLevel: 'silent',
+  });
+  port = (await proxy.listen()).port;
+});
+
+afterAll(async () => {
+  for (const socket of openSockets) socket.destroy();
+  await proxy.close();
+  upstream.closeAllConnections();
+  await new Promise<void>((resolve) =>
+    upstream.close(() => {
+      resolve();
+    }),
+  );
+});
+
+interface RawResult {
+  /** Everything the proxy sent, as latin1 text. */
+  readonly text: string;
+  /** True when the proxy closed the connection (we never close our side first). */
+  readonly closedByServer: boolean;
+}
+
+/**
+ * Writes `data` on a new connection (optionally in pieces, `gapMs` apart) and collects the answer
+ * until the proxy closes the connection or `deadlineMs` passes.
+ */
+async function raw(
+  data: string | readonly string[],
+  options: { deadlineMs?: number; gapMs?: number; toPort?: number } = {},
+): Promise<RawResult> {
+  const socket = connect(options.toPort ?? port, '127.0.0.1');
+  openSockets.add(socket);
+  socket.setEncoding('latin1');
+  let text = '';
+  socket.on('data', (chunk: string) => (text += chunk));
+  socket.on('error', () => undefined);
+  const ended = new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => {
+      resolve(false);
+    }, options.deadlineMs ?? 10_000);
+    socket.once('close', () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+  await once(socket, 'connect');
+  for (const piece of typeof data === 'string' ? [data] : data) {
+    if (socket.destroyed) break;
+    socket.write(piece);
+    if (options.gapMs !== undefined) await new Promise((r) => setTimeout(r, options.gapMs));
+  }
+  const closedByServer = await ended;
+  socket.destroy();
+  openSockets.delete(socket);
+  return { text, closedByServer };
+}
+
+function statusLines(text: string): string[] {
+  return text.split('\r\n').filter((line) => /^HTTP\/1\.[01] \d{3}/.test(line));
+}
+
+/** A request hidden behind a malformed one; the placeholder becomes the case's own path. */
+const SMUGGLED = 'GET /smuggled-$ HTTP/1.1\r\nHost: a\r\n\r\n';
+
+/** Each refused request carries (or tries to) a second request for /smuggled. */
+const MALFORMED: readonly (readonly [string, string])[] = [
+  [
+    'Content-Length with Transfer-Encoding',
+    `POST /cl-te HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n${SMUGGLED}`,
+  ],
+  [
+    'Transfer-Encoding with Content-Length',
+    `POST /te-cl HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 40\r\n\r\n0\r\n\r\n${SMUGGLED}`,
+  ],
+  [
+    'two different Content-Length',
+    `POST /dup-cl HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\nContent-Length: ${SMUGGLED.length}\r\n\r\n${SMUGGLED}`,
+  ],
+  [
+    'two equal Content-Length',
+    `POST /dup-cl-same HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nab${SMUGGLED}`,
+  ],
+  [
+    'a Content-Length list',
+    `POST /cl-list HTTP/1.1\r\nHost: a\r\nContent-Length: 2, 2\r\n\r\nab${SMUGGLED}`,
+  ],
+  [
+    'a signed Content-Length',
+    `POST /cl-sign HTTP/1.1\r\nHost: a\r\nContent-Length: +2\r\n\r\nab${SMUGGLED}`,
+  ],
+  [
+    'a non-numeric Content-Length',
+    `POST /cl-nan HTTP/1.1\r\nHost: a\r\nContent-Length: 2x\r\n\r\nab${SMUGGLED}`,
+  ],
+  [
+    'chunked not last',
+    `POST /te-not-last HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n${SMUGGLED}`,
+  ],
+  [
+    'a coding before chunked',
+    `POST /te-gzip HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n${SMUGGLED}`,
+  ],
+  [
+    'Transfer-Encoding over two lines, chunked not last',
+    `POST /te-lines HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n\r\n0\r\n\r\n${SMUGGLED}`,
+  ],
+  [
+    'Transfer-Encoding on HTTP/1.0',
+    `POST /te-10 HTTP/1.0\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n${SMUGGLED}`,
+  ],
+  ['obs-fold', `GET /fold HTTP/1.1\r\nHost: a\r\nX-A: b\r\n c\r\n\r\n${SMUGGLED}`],
+  ['a bare CR ending a header line', `GET /bare-cr HTTP/1.1\r\nHost: a\rX-A: b\r\n\r\n${SMUGGLED}`],
+  ['a bare LF ending a header line', `GET /bare-lf HTTP/1.1\r\nHost: a\nX-A: b\r\n\r\n${SMUGGLED}`],
+  ['a bare LF ending the request line', `GET /bare-lf-line HTTP/1.1\nHost: a\r\n\r\n${SMUGGLED}`],
+  ['CR inside a header value', `GET /cr-value HTTP/1.1\r\nHost: a\r\nX-A: b\rc\r\n\r\n${SMUGGLED}`],
+  [
+    'NUL inside a header value',
+    `GET /nul-value HTTP/1.1\r\nHost: a\r\nX-A: b\u0000c\r\n\r\n${SMUGGLED}`,
+  ],
+  [
+    'white space before the colon',
+    `GET /ws-colon HTTP/1.1\r\nHost: a\r\nContent-Length : 2\r\n\r\nab${SMUGGLED}`,
+  ],
+  ['a missing Host', `GET /no-host HTTP/1.1\r\nX-A: b\r\n\r\n${SMUGGLED}`],
+  ['two Host headers', `GET /two-hosts HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n${SMUGGLED}`],
+  [
+    'an invalid chunk size',
+    `POST /bad-chunk HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nab\r\n0\r\n\r\n${SMUGGLED}`,
+  ],
+];
+
+describe('malformed requests', () => {
+  it.each(MALFORMED)('%s → 400, connection closed, nothing forwarded', async (_what, request) => {
+    const path = /^\S+ (\S+)/.exec(request)?.[1] ?? '?';
+    const smuggled = `/smuggled-${path.slice(1)}`;
+    const result = await raw(request.replace('/smuggled-$', smuggled));
+    expect(statusLines(result.text)).toEqual([expect.stringMatching(/^HTTP\/1\.1 400 /)]);
+    expect(result.closedByServer).toBe(true);
+    expect(seen.map((s) => s.url)).not.toContain(path);
+    expect(seen.map((s) => s.url)).not.toContain(smuggled);
+  });
+
+  it('still proxies a good request afterwards', async () => {
+    const result = await raw('GET /fine HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
+    expect(statusLines(result.text)).toEqual(['HTTP/1.1 200 OK']);
+    expect(result.text.endsWith('\r\n\r\nok')).toBe(true);
+    expect(seen.map((s) => s.url)).toContain('/fine');
+    expect(seen.map((s) => s.url).filter((url) => url.startsWith('/smuggled'))).toEqual([]);
+  });
+});
+
+describe('limits', () => {
+  it(`answers 414 for a URI longer than ${String(MAX_URI_LENGTH)} bytes`, async () => {
+    const path = `/${'u'.repeat(MAX_URI_LENGTH)}`;
+    const result = await raw(`GET ${path} HTTP/1.1\r\nHost: a\r\n\r\n`);
+    expect(statusLines(result.text)).toEqual([expect.stringMatching(/^HTTP\/1\.1 414 /)]);
+    expect(result.closedByServer).toBe(true);
+    expect(seen.map((s) => s.url)).not.toContain(path);
+  });
+
+  it(`answers 431 for more than ${String(MAX_HEADER_COUNT)} header fields`, async () => {
+    const fields = Array.from({ length: MAX_HEADER_COUNT }, (_, i) => `X-F${String(i)}: v\r\n`);
+    const result = await raw(`GET /many HTTP/1.1\r\nHost: a\r\n${fields.join('')}\r\n`);
+    expect(statusLines(result.text)).toEqual([expect.stringMatching(/^HTTP\/1\.1 431 /)]);
+    expect(result.closedByServer).toBe(true);
+    expect(seen.map((s) => s.url)).not.toContain('/many');
+  });
+});
+
+describe('framing of bodiless responses', () => {
+  it.each([
+    ['HEAD', '/head'],
+    ['GET', '/204'],
+    ['GET', '/304'],
+  ])(
+    '%s %s carries no body: the next response on the connection follows at once',
+    async (method, path) => {
+      // Two pipelined requests; the second response must start right after the first head.
+      const result = await raw(
+        `${method} ${path} HTTP/1.1\r\nHost: a\r\n\r\nGET /after HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n`,
+      );
+      const firstHeadEnd = result.text.indexOf('\r\n\r\n');
+      expect(firstHeadEnd).toBeGreaterThan(0);
+      const firstHead = result.text.slice(0, firstHeadEnd);
+      const rest = result.text.slice(firstHeadEnd + 4);
+      expect(rest.startsWith('HTTP/1.1 200 ')).toBe(true);
+      expect(rest.endsWith('\r\n\r\nok')).toBe(true);
+      expect(firstHead).not.toMatch(/transfer-encoding/i);
+      if (path === '/head') {
+        expect(firstHead).toMatch(/^HTTP\/1\.1 200 /);
+        expect(firstHead).toMatch(/\r\ncontent-length: 5(\r\n|$)/i);
+      } else {
+        expect(firstHead).toMatch(new RegExp(`^HTTP/1\\.1 ${path.slice(1)} `));
+        expect(firstHead).not.toMatch(/content-length: [1-9]/i);
+      }
+    },
+  );
+});
+
+describe('trailers', () => {
+  it('keeps response trailers out of the response headers', async () => {
+    const response = await new Promise<{ headers: IncomingHttpHeaders; body: string }>(
+      (resolve, reject) => {
+        httpGet(`http://127.0.0.1:${String(port)}/trailers`, { agent: false }, (res) => {
+          let body = '';
+          res.setEncoding('latin1');
+          res.on('data', (chunk: string) => (body += chunk));
+          res.on('end', () => {
+            resolve({ headers: res.headers, body });
+          });
+          res.on('error', reject);
+        }).on('error', reject);
+      },
+    );
+    expect(response.body).toBe('part one,part two');
+    expect(response.headers['x-checksum']).toBeUndefined();
+  });
+
+  it('keeps request trailers out of the headers the upstream sees', async () => {
+    const result = await raw(
+      'POST /request-trailers HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\nConnection: close\r\n\r\n' +
+        '4\r\nbody\r\n0\r\nX-Sum: 42\r\n\r\n',
+    );
+    expect(statusLines(result.text)).toEqual(['HTTP/1.1 200 OK']);
+    const upstreamSaw = seen.find((s) => s.url === '/request-trailers');
+    expect(upstreamSaw?.body).toBe('body');
+    expect(upstreamSaw?.headers['x-sum']).toBeUndefined();
+  });
+});
+
+describe('Expect: 100-continue', () => {
+  /**
+   * Sends a head with `Expect: 100-continue`, then (only after an interim 100, as a client
+   * honouring Expect does) `body`, and keeps the connection open until the final response has
+   * fully arrived or 10 s have passed. Returns the final response.
+   */
+  async function expectContinue(
+    path: string,
+    contentLength: number,
+    body: string,
+  ): Promise<string> {
+    const socket = connect(port, '127.0.0.1');
+    openSockets.add(socket);
+    socket.setEncoding('latin1');
+    socket.on('error', () => undefined);
+    let text = '';
+    let sentBody = false;
+    const finalOf = (): string => text.replace(/^(HTTP\/1\.1 100 [^\r]*\r\n\r\n)+/, '');
+    const done = new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 10_000);
+      const finish = (): void => {
+        clearTimeout(timer);
+        resolve();
+      };
+      socket.on('data', (chunk: string) => {
+        text += chunk;
+        if (!sentBody && /^HTTP\/1\.1 100 [^\r]*\r\n\r\n/.test(text)) {
+          sentBody = true;
+          socket.write(body);
+        }
+        if (/^HTTP\/1\.1 [2-5]\d\d [\s\S]*\r\n\r\nearly$/.test(finalOf())) finish();
+      });
+      socket.once('close', finish);
+    });
+    await once(socket, 'connect');
+    socket.write(
+      `POST ${path} HTTP/1.1\r\nHost: a\r\nContent-Length: ${String(contentLength)}\r\nExpect: 100-continue\r\n\r\n`,
+    );
+    await done;
+    socket.destroy();
+    openSockets.delete(socket);
+    return finalOf();
+  }
+
+  it('does not hang when the upstream answers without reading a small body', async () => {
+    const final = await expectContinue('/early-small', 5, 'hello');
+    expect(final).toMatch(/^HTTP\/1\.1 200 /);
+    expect(final.endsWith('\r\n\r\nearly')).toBe(true);
+  });
+
+  it('does not hang when the upstream answers early while a large body is still coming', async () => {
+    // Far above the streaming threshold, and the client sends only the first kilobyte.
+    const final = await expectContinue('/early-large', 64 * 1024 * 1024, 'x'.repeat(1024));
+    expect(final).toMatch(/^HTTP\/1\.1 200 /);
+    expect(final.endsWith('\r\n\r\nearly')).toBe(true);
+  });
+});
