@@ -245,6 +245,17 @@ describe('StatusBoard', () => {
     });
   });
 
+  it('leaves the proxy’s own endpoints out of the traffic, but not refusals or proxied paths', () => {
+    const board = new StatusBoard({ status: new FakeStatus(), clock: new VirtualClock() });
+    const local = { upstream: undefined, attempts: 0 };
+    for (const path of ['/status.json', '/status', '/metrics', '/healthz', '/readyz']) {
+      board.requestFinished({ ...finished(200, 0.001), ...local, path });
+    }
+    board.requestFinished({ ...finished(429, 0.001), ...local, path: '/api' });
+    board.requestFinished({ ...finished(200, 0.001), path: '/status.json' });
+    expect(board.report().proxy.requests).toBe(2);
+  });
+
   it('includes the demo upstreams when the status has a demo control', () => {
     const status = new FakeStatus();
     let failing = false;

@@ -264,6 +264,16 @@ class RollingCounter {
   }
 }
 
+/** Paths of the proxy's own endpoints, answered by the proxy itself. */
+const OWN_ENDPOINTS: ReadonlySet<string> = new Set([
+  '/healthz',
+  '/readyz',
+  '/metrics',
+  '/status',
+  '/status.json',
+  '/status/demo',
+]);
+
 /** Width of one time bucket of the rolling windows, in milliseconds. */
 const BUCKET_MS = 1_000;
 
@@ -272,6 +282,8 @@ const BUCKET_MS = 1_000;
  * per upstream (fed by upstream attempts) and for the whole proxy (fed by answered requests),
  * and merges them with the live status into a {@link StatusReport}. A request counts as an error
  * when it was answered with a 5xx status or cut short; an attempt when the proxy judged it failed.
+ * Answers of the proxy's own endpoints (`/healthz`, `/readyz`, `/metrics`, `/status`,
+ * `/status.json`, `/status/demo`) are left out, so the page's polling does not show as traffic.
  */
 export class StatusBoard implements ProxyObserver {
   readonly #status: ProxyStatusSource;
@@ -348,6 +360,14 @@ export class StatusBoard implements ProxyObserver {
 
   /** {@inheritDoc ProxyObserver.requestFinished} */
   requestFinished(request: FinishedRequest): void {
+    // The page's own polling (and probes of /healthz, scrapes of /metrics) is not traffic.
+    if (
+      request.attempts === 0 &&
+      request.upstream === undefined &&
+      OWN_ENDPOINTS.has(request.path)
+    ) {
+      return;
+    }
     this.#proxy.record(request.durationSeconds, request.status >= 500 || request.truncated);
   }
 

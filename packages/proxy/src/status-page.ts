@@ -123,6 +123,7 @@ const SCRIPT = `
       tr.setAttribute('data-upstream', u.name);
       tr.setAttribute('data-healthy', String(u.healthy));
       tr.setAttribute('data-breaker', u.breaker);
+      tr.setAttribute('data-requests', String(u.requests));
       cell(tr, u.name, 'name', 'name');
       cell(tr, u.healthy ? 'UP' : 'DOWN', u.healthy ? 'health-up' : 'health-down', 'health');
       cell(tr, u.breaker, 'breaker-' + u.breaker, 'breaker');
