@@ -1,4 +1,5 @@
 // Entry point: re-exports only.
+export { AccessLog, type AccessLogFields, accessLogFields, createLogger } from './access-log.js';
 export { Backpressure, BACKPRESSURE_RETRY_AFTER_SECONDS } from './backpressure.js';
 export {
   type ClientRateLimit,
@@ -7,6 +8,13 @@ export {
   retryAfterSeconds,
 } from './client-rate-limit.js';
 export { ConfigError } from './config-error.js';
+export {
+  DEMO_FAIL_VARIABLE,
+  DEMO_UPSTREAM_COUNT,
+  demoFailingFromEnv,
+  type DemoUpstreams,
+  type DemoUpstreamsOptions,
+} from './demo-upstreams.js';
 export { ENDPOINT_PATHS, EndpointHandler, type EndpointOptions } from './endpoints.js';
 export {
   closestVariable,
@@ -73,6 +81,13 @@ export {
 } from './request-body.js';
 export { rewriteHost, upstreamRequestHeaders } from './request-modifier.js';
 export {
+  type RequestSpan,
+  type RequestSpanInput,
+  type RequestSpanResult,
+  startRequestSpan,
+  TRACER_NAME,
+} from './request-span.js';
+export {
   clientErrorResponse,
   INGRESS_SERVER_OPTIONS,
   MAX_HEADER_COUNT,
@@ -100,6 +115,24 @@ export {
   type UpstreamReport,
   type WindowStats,
 } from './status-board.js';
+export {
+  escapeHtml,
+  jsonForScript,
+  renderStatusPage,
+  STATUS_PAGE_HEADERS,
+  type StatusPageOptions,
+} from './status-page.js';
+export {
+  formatTraceparent,
+  type NextTraceparent,
+  nextTraceparent,
+  parseTraceparent,
+  randomSpanId,
+  randomTraceId,
+  TRACE_FLAG_SAMPLED,
+  type TraceContext,
+  TRACEPARENT_LENGTH,
+} from './trace-context.js';
 export { type ParsedIp, parseIp, TrustedProxies } from './trusted-proxies.js';
 export { proxyUpgrade, type UpgradeOutcome, type UpgradeRequest } from './upgrade-tunnel.js';
 export {
@@ -110,3 +143,13 @@ export {
   UpstreamCall,
 } from './upstream-client.js';
 export { parseUpstreamUrl, UpstreamSelector, type UpstreamTarget } from './upstream-selector.js';
+export {
+  MAX_RESTARTS,
+  RESTART_WINDOW_MS,
+  RestartBudget,
+  type RunOptions,
+  WORKER_ENV,
+  type WorkerInit,
+  workerInit,
+  type WorkerMessage,
+} from './workers.js';

@@ -14,10 +14,10 @@ import { once } from 'node:events';
 import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { isBrokenCircuitError } from '@proxykit/core';
-import { defaultClassifier } from '@proxykit/core';
-import { type Logger, pino } from 'pino';
+import { defaultClassifier, isBrokenCircuitError } from '@proxykit/core';
+import type { Logger } from 'pino';
 import type { Dispatcher, Pool } from 'undici';
+import { AccessLog, createLogger } from './access-log.js';
 import { Backpressure, BACKPRESSURE_RETRY_AFTER_SECONDS } from './backpressure.js';
 import {
   type ClientRateLimit,
@@ -34,14 +34,17 @@ import { ProxyMetrics } from './proxy-metrics.js';
 import {
   combineObservers,
   type DemoControl,
+  type FinishedRequest,
   type ProxyObserver,
   type ProxyStatusSource,
+  type UpstreamAttempt,
   type UpstreamStatus,
 } from './proxy-observer.js';
 import { RetryPolicy, wasNeverSent } from './proxy-retry.js';
 import { EMPTY_BODY, hasRequestBody, readRequestBody, type RequestBody } from './request-body.js';
 import { rewriteHost, upstreamRequestHeaders } from './request-modifier.js';
 import { clientResponseHeaders, sendProxyError } from './response-modifier.js';
+import { type RequestSpan, startRequestSpan } from './request-span.js';
 import { StatusBoard } from './status-board.js';
 import { nextTraceparent, parseTraceparent } from './trace-context.js';
 import { TrustedProxies } from './trusted-proxies.js';
@@ -95,21 +98,6 @@ export interface Proxy extends AsyncDisposable {
   shutdown(): Promise<void>;
   /** Immediate stop: destroys every connection and stops every timer. */
   close(): Promise<void>;
-}
-
-// TEMPORARY private fallback until access-log.ts lands.
-function createLogger(level: string): Logger {
-  return pino({ level });
-}
-class AccessLog implements ProxyObserver {
-  constructor(readonly logger: Logger) {}
-  requestStarted(): void {}
-  requestFinished(): void {}
-  upstreamAttempt(): void {}
-  retried(): void {}
-  retryBudgetExhausted(): void {}
-  rateLimited(): void {}
-  backpressureRejected(): void {}
 }
 
 /** The state every request of one proxy shares. */
@@ -194,7 +182,7 @@ class ProxyExchange implements AttemptSink {
   readonly #startedAt: number;
   readonly #deadline: number;
   readonly #clientIp: string;
-  readonly #traceId: string;
+  readonly #span: RequestSpan;
   readonly #headers: Record<string, string | string[]>;
   #body: RequestBody = EMPTY_BODY;
   #call: UpstreamCall | undefined = undefined;
@@ -226,12 +214,20 @@ class ProxyExchange implements AttemptSink {
     this.#deadline = startedAt + runtime.config.requestTimeoutMs;
     this.#clientIp = forwarding.clientIp;
     const traceparent = req.headers.traceparent;
-    const trace = nextTraceparent(
-      parseTraceparent(typeof traceparent === 'string' ? traceparent : undefined),
-    );
-    this.#traceId = trace.traceId;
+    const forwarded = forwarding.headers;
+    const userAgent = req.headers['user-agent'];
+    const host = req.headers.host;
+    this.#span = startRequestSpan({
+      method: req.method ?? 'GET',
+      path,
+      parent: parseTraceparent(typeof traceparent === 'string' ? traceparent : undefined),
+      clientIp: forwarding.clientIp,
+      scheme: forwarded['x-forwarded-proto'],
+      ...(host === undefined ? {} : { host }),
+      ...(userAgent === undefined ? {} : { userAgent }),
+    });
     // Request modifiers: hop-by-hop first, then our own headers.
-    this.#headers = upstreamRequestHeaders(req.headers, forwarding.headers, trace.traceparent);
+    this.#headers = upstreamRequestHeaders(req.headers, forwarded, this.#span.traceparent);
     res.on('close', this.#onClose);
   }
 
@@ -427,12 +423,14 @@ class ProxyExchange implements AttemptSink {
         : defaultClassifier.classifyError(error);
     runtime.selector.report(call.target, outcome);
     if (outcome === 'cancelled') return;
-    runtime.observer.upstreamAttempt({
+    const attempt: UpstreamAttempt = {
       upstream: call.target.name,
       status,
       failed: outcome === 'upstream' || outcome === 'transient' || outcome === 'timeout',
       durationSeconds: (performance.now() - call.startedAt) / 1000,
-    });
+    };
+    runtime.observer.upstreamAttempt(attempt);
+    this.#span.upstreamAttempt(attempt);
   }
 
   #endCall(call: UpstreamCall): void {
@@ -455,7 +453,7 @@ class ProxyExchange implements AttemptSink {
     if (call !== undefined && !call.ended) call.abort(CLIENT_ABORTED);
     const runtime = this.#runtime;
     runtime.backpressure.release();
-    runtime.observer.requestFinished({
+    const finished: FinishedRequest = {
       method: this.#req.method ?? 'GET',
       path: this.#path,
       status: completed || res.headersSent ? res.statusCode : CLIENT_CLOSED_REQUEST,
@@ -463,10 +461,12 @@ class ProxyExchange implements AttemptSink {
       upstream: this.#upstream,
       attempts: this.#attempts,
       clientIp: this.#clientIp,
-      traceId: this.#traceId,
+      traceId: this.#span.traceId,
       bytesSent: this.#bytesSent,
       truncated: !completed,
-    });
+    };
+    this.#span.end(finished);
+    runtime.observer.requestFinished(finished);
   };
 }
 
