@@ -1,4 +1,4 @@
-// Why: `pnpm start` must show proxykit working before the proxy package exists. This starts a
+// Why: the shortest tour of the core layers, with nothing but @proxykit/core. This starts a
 // real HTTP server on 127.0.0.1 (port chosen by the OS) whose answers take a requested time, then
 // calls it through a stack of core layers — a deadline and a concurrency limit with a small
 // queue — and prints what happened to each call. It stops by itself.
@@ -61,7 +61,6 @@ const rows = await Promise.all(
 );
 console.table(rows);
 console.log(`all ${rows.length} calls settled in ${Math.round(performance.now() - started)} ms`);
-console.log('the HTTP reverse proxy (@proxykit/proxy) will replace this demo as `pnpm start`.');
 
 server.closeAllConnections();
 server.close();
