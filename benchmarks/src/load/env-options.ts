@@ -17,10 +17,10 @@ export function envInteger(name: string, fallback: number, min: number, max: num
   return value;
 }
 
-/** Node flags that write a CPU profile for the server named `name`, when `BENCH_CPU_PROF` names it. */
+/** Node flags that write a CPU profile of the server `name` when `BENCH_CPU_PROF` (comma-separated) names it. */
 export function profileFlags(name: string, dir: string): string[] {
-  const wanted = process.env['BENCH_CPU_PROF'];
-  if (wanted === undefined || wanted === '' || !name.includes(wanted)) return [];
+  const wanted = (process.env['BENCH_CPU_PROF'] ?? '').split(',').filter((w) => w !== '');
+  if (!wanted.some((w) => name.includes(w))) return [];
   console.log(`profiling ${name}: --cpu-prof into ${dir}`);
   return ['--cpu-prof', `--cpu-prof-dir=${dir}`];
 }

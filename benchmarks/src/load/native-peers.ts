@@ -3,9 +3,10 @@
  * the plain native TCP relay. Each runs from a configuration written to its own temporary
  * directory, on a free loopback port, in the foreground (so it is our child and stops with the
  * suite), with one worker process or one thread: one core's worth, like one Node process.
- * Settings follow each project's documented way to keep upstream connections alive; request
- * caps per connection are lifted so that every peer keeps its connections for the whole run,
- * as Node's servers do.
+ * nginx runs without its master process (one process that is the worker), so that killing it
+ * cannot orphan a worker. Settings follow each project's documented way to keep upstream
+ * connections alive; request caps per connection are lifted so that every peer keeps its
+ * connections for the whole run, as Node's servers do.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,6 +28,7 @@ export async function startNginx(nginx: string, upstreamPort: number): Promise<S
   writeFileSync(
     conf,
     `worker_processes 1;
+master_process off;
 daemon off;
 pid ${dir}/nginx.pid;
 error_log ${dir}/error.log warn;

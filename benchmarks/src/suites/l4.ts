@@ -16,8 +16,8 @@
  * source, directly and through proxykit (1 worker), the bare pipe, HAProxy and socat, in MB/s.
  *
  * Environment: BENCH_L4_REQUESTS (500000), BENCH_L4_CONCURRENCY (200), BENCH_L4_ROUNDS (1),
- * BENCH_L4_BULK_MIB (1024), BENCH_L4_BULK_ROUNDS (3); BENCH_CPU_PROF=proxykit-l4 writes a CPU
- * profile of our forwarder.
+ * BENCH_L4_BULK_MIB (1024), BENCH_L4_BULK_ROUNDS (3); BENCH_CPU_PROF=proxykit-l4 (or
+ * pipe-forwarder; comma-separated) writes a CPU profile of our forwarder with 1 worker.
  */
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -88,7 +88,14 @@ function targets(native: Native, profileDir: string): Record<string, Target> {
     [OURS_N]: ours(OURS_N, WORKERS),
     [PIPE]: {
       name: PIPE,
-      start: async (backendPort) => port(await startNodeServer('pipe-forwarder', { backendPort })),
+      start: async (backendPort) =>
+        port(
+          await startNodeServer(
+            'pipe-forwarder',
+            { backendPort },
+            { nodeFlags: profileFlags('pipe-forwarder', profileDir) },
+          ),
+        ),
     },
     [HAPROXY]: {
       name: HAPROXY,

@@ -19,7 +19,9 @@
  * a p99 latency no worse.
  *
  * Environment: BENCH_PROXY_CONNECTIONS (50), BENCH_PROXY_DURATION_S (5), BENCH_PROXY_ROUNDS (3),
- * BENCH_PROXY_WARMUP_S (2); BENCH_CPU_PROF=proxykit writes a CPU profile of our proxy.
+ * BENCH_PROXY_WARMUP_S (2); BENCH_PROXY_ONLY=proxykit,undici measures only the targets whose
+ * names contain one of these (and direct); BENCH_CPU_PROF=proxykit-proxy writes a CPU profile of
+ * our proxy.
  */
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -145,7 +147,11 @@ async function measure(): Promise<LoadMeasurement> {
   const upstreamUrl = url(upstream.ports.port);
   const started = new Map<string, string>();
   const unavailable = new Map<string, string>();
-  for (const target of targets(upstreamUrl, upstream.ports.port, profileDir, native)) {
+  const only = (process.env['BENCH_PROXY_ONLY'] ?? '').split(',').filter((f) => f !== '');
+  const selected = targets(upstreamUrl, upstream.ports.port, profileDir, native).filter(
+    (t) => t.name === DIRECT || only.length === 0 || only.some((f) => t.name.includes(f)),
+  );
+  for (const target of selected) {
     try {
       started.set(target.name, await target.start());
     } catch (error) {
