@@ -9,7 +9,11 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Duplex } from 'node:stream';
 import { type EndpointHandler } from './endpoints.js';
 import type { ProxyObserver } from './proxy-observer.js';
-import { INGRESS_SERVER_OPTIONS, validateRequestHead } from './request-validation.js';
+import {
+  clientErrorResponse,
+  INGRESS_SERVER_OPTIONS,
+  validateRequestHead,
+} from './request-validation.js';
 import { sendProxyError } from './response-modifier.js';
 
 /** What the ingress server calls for each request. */
@@ -26,6 +30,12 @@ export interface IngressHandlers {
   /** Handles an Upgrade request (the server's `upgrade` event). */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
 }
+
+const UPGRADE_REJECTION_REASONS = {
+  400: 'Bad Request',
+  414: 'URI Too Long',
+  431: 'Request Header Fields Too Large',
+} as const;
 
 /** Splits the path off a request target (`/a/b?x=1` → `/a/b`). */
 export function pathOf(url: string): string {
@@ -88,17 +98,20 @@ export function createIngressServer(handlers: IngressHandlers): Server {
     const rejection = validateRequestHead(req);
     if (rejection !== undefined) {
       socket.end(
-        `HTTP/1.1 ${String(rejection.status)} Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`,
+        `HTTP/1.1 ${String(rejection.status)} ${UPGRADE_REJECTION_REASONS[rejection.status]}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`,
       );
       return;
     }
     handlers.upgrade(req, socket, head);
   });
-  // A client that sends garbage gets Node's 400 and a closed socket, never a crash.
-  server.on('clientError', (_error, socket: Duplex) => {
-    if (socket.writable)
-      socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
-    else socket.destroy();
+  // A head Node cannot parse, or one too slow or too large, gets 400/408/413/431 and a closed
+  // socket, never a crash.
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
+    if (error.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    socket.end(clientErrorResponse(error));
   });
   return server;
 }
