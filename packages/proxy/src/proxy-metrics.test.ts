@@ -1,4 +1,5 @@
 import { fc, test } from '@fast-check/vitest';
+import { AggregatorRegistry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import type { FinishedRequest, ProxyStatusSource, UpstreamStatus } from './proxy-observer.js';
 import { ProxyMetrics, methodLabel, statusClass } from './proxy-metrics.js';
@@ -235,6 +236,31 @@ describe('ProxyMetrics', () => {
     expect(
       find(parseExposition(await two.render()).samples, 'process_cpu_user_seconds_total'),
     ).toHaveLength(1);
+  });
+
+  it('exports JSON that prom-client aggregates across cluster workers', async () => {
+    const workers = [1, 2].map(
+      () => new ProxyMetrics({ status: new FakeStatus(), processMetrics: false }),
+    );
+    for (const worker of workers) {
+      worker.requestFinished(finished({ path: '/users/9', durationSeconds: 0.002 }));
+      worker.upstreamAttempt({
+        upstream: 'http://127.0.0.1:9000',
+        status: 200,
+        failed: false,
+        durationSeconds: 0.001,
+      });
+    }
+    const merged = AggregatorRegistry.aggregate(
+      await Promise.all(workers.map((w) => w.registry.getMetricsAsJSON())),
+    );
+    const { samples } = parseExposition(await merged.metrics());
+    expect(value(samples, 'requests_total', { path: '/users/:id', status: '200' })).toBe(2);
+    expect(
+      value(samples, 'request_latency_seconds_bucket', { path: '/users/:id', le: '0.0025' }),
+    ).toBe(2);
+    expect(value(samples, 'request_latency_seconds_count', { path: '/users/:id' })).toBe(2);
+    expect(value(samples, 'upstream_requests_total', { status_class: '2xx' })).toBe(2);
   });
 
   it('validates maxPathLabels', () => {

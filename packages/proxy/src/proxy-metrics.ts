@@ -76,15 +76,148 @@ export interface ProxyMetricsOptions {
 
 type RequestLabel = 'method' | 'path' | 'status' | 'status_class';
 
-interface RequestSeries {
-  readonly total: Counter.Internal;
-  readonly latency: Histogram.Internal<RequestLabel>;
+/** Counts and latency buckets of one label set, kept as plain numbers on the request path. */
+interface Series {
+  readonly labels: Readonly<Record<string, string>>;
+  count: number;
+  sum: number;
+  /** Observations per bucket of {@link LATENCY_BUCKETS_SECONDS} (not cumulative); the rest is +Inf. */
+  readonly buckets: Float64Array;
 }
 
 interface UpstreamSeries {
-  readonly errors: Counter.Internal;
-  readonly latency: Histogram.Internal<'upstream'>;
-  readonly byClass: Map<string, Counter.Internal>;
+  readonly latency: Series;
+  errors: number;
+  readonly byClass: Map<string, Series>;
+}
+
+function newSeries(labels: Readonly<Record<string, string>>): Series {
+  return { labels, count: 0, sum: 0, buckets: new Float64Array(LATENCY_BUCKETS_SECONDS.length) };
+}
+
+function observe(series: Series, seconds: number): void {
+  const value = Number.isFinite(seconds) && seconds > 0 ? seconds : 0;
+  series.count++;
+  series.sum += value;
+  const bounds = LATENCY_BUCKETS_SECONDS;
+  for (let i = 0; i < bounds.length; i++) {
+    if (value <= (bounds[i] ?? 0)) {
+      series.buckets[i] = (series.buckets[i] ?? 0) + 1;
+      return;
+    }
+  }
+}
+
+type CounterData = Awaited<ReturnType<Counter['get']>>;
+type HistogramData = Awaited<ReturnType<Histogram['get']>>;
+
+/**
+ * A prom-client counter whose values are read from plain numbers at scrape time, so counting on
+ * the request path costs an increment instead of a label hash.
+ */
+class SnapshotCounter extends Counter {
+  readonly #name: string;
+  readonly #help: string;
+  readonly #values: () => Iterable<{ labels: Readonly<Record<string, string>>; value: number }>;
+
+  constructor(
+    config: { name: string; help: string; labelNames: string[]; registers: Registry[] },
+    values: () => Iterable<{ labels: Readonly<Record<string, string>>; value: number }>,
+  ) {
+    super(config);
+    this.#name = config.name;
+    this.#help = config.help;
+    this.#values = values;
+  }
+
+  override get(): Promise<CounterData> {
+    const values = [];
+    for (const { labels, value } of this.#values()) values.push({ labels: { ...labels }, value });
+    return Promise.resolve({
+      name: this.#name,
+      help: this.#help,
+      type: 'counter',
+      aggregator: 'sum',
+      values,
+    } as unknown as CounterData);
+  }
+}
+
+/**
+ * A prom-client histogram whose buckets are read from {@link Series} at scrape time. prom-client
+ * renders a histogram through `getForPromString` when it exists, so both readers answer the same.
+ */
+class SnapshotHistogram extends Histogram {
+  readonly #name: string;
+  readonly #help: string;
+  readonly #series: () => Iterable<Series>;
+
+  constructor(
+    config: { name: string; help: string; labelNames: string[]; registers: Registry[] },
+    series: () => Iterable<Series>,
+  ) {
+    super({ ...config, buckets: [...LATENCY_BUCKETS_SECONDS] });
+    this.#name = config.name;
+    this.#help = config.help;
+    this.#series = series;
+  }
+
+  override get(): Promise<HistogramData> {
+    const name = this.#name;
+    const values = [];
+    for (const series of this.#series()) {
+      let cumulative = 0;
+      LATENCY_BUCKETS_SECONDS.forEach((bound, i) => {
+        cumulative += series.buckets[i] ?? 0;
+        values.push({
+          labels: { ...series.labels, le: bound },
+          value: cumulative,
+          metricName: `${name}_bucket`,
+        });
+      });
+      values.push(
+        {
+          labels: { ...series.labels, le: '+Inf' },
+          value: series.count,
+          metricName: `${name}_bucket`,
+        },
+        { labels: { ...series.labels }, value: series.sum, metricName: `${name}_sum` },
+        { labels: { ...series.labels }, value: series.count, metricName: `${name}_count` },
+      );
+    }
+    return Promise.resolve({
+      name,
+      help: this.#help,
+      type: 'histogram',
+      aggregator: 'sum',
+      values,
+    } as unknown as HistogramData);
+  }
+
+  getForPromString(): Promise<HistogramData> {
+    return this.get();
+  }
+}
+
+/** Most upstreams with series of their own; attempts naming others are not counted. */
+const MAX_UPSTREAM_SERIES = 1024;
+
+/** Raw paths remembered with their label; the cache is emptied when it reaches this size. */
+const PATH_CACHE_SIZE = 4096;
+
+let sharedProcessRegistry: Registry | undefined;
+
+/**
+ * One registry of prom-client's default `process_*` and `nodejs_*` metrics per process: they
+ * describe the process, and prom-client's collectors (a GC observer, an event-loop monitor) are
+ * never released, so they are created once however many proxies the process runs.
+ */
+function processRegistry(): Registry {
+  if (sharedProcessRegistry === undefined) {
+    sharedProcessRegistry = new Registry();
+    collectDefaultMetrics({ register: sharedProcessRegistry });
+  }
+  return sharedProcessRegistry;
 }
 
 /**
@@ -105,23 +238,20 @@ interface UpstreamSeries {
  * - `proxy_ready` and `proxy_draining` (1 or 0).
  */
 export class ProxyMetrics implements ProxyObserver {
-  /** The registry holding every series; add your own metrics to it if you like. */
+  /** The registry holding every series of this proxy; add your own metrics to it if you like. */
   readonly registry: Registry;
   /** `Content-Type` of {@link ProxyMetrics.render}'s output. */
   readonly contentType: PrometheusContentType;
 
   readonly #paths: PathLabeler;
-  readonly #requests: Counter<RequestLabel>;
-  readonly #latency: Histogram<RequestLabel>;
-  readonly #upstreamRequests: Counter<'upstream' | 'status_class'>;
-  readonly #upstreamErrors: Counter<'upstream'>;
-  readonly #upstreamLatency: Histogram<'upstream'>;
+  readonly #pathCache = new Map<string, string>();
+  readonly #requestSeries = new Map<string, Series>();
+  readonly #upstreamSeries = new Map<string, UpstreamSeries>();
   readonly #retries: Counter<'upstream'>;
   readonly #budgetExhausted: Counter;
   readonly #rateLimited: Counter;
   readonly #backpressure: Counter;
-  readonly #requestSeries = new Map<string, RequestSeries>();
-  readonly #upstreamSeries = new Map<string, UpstreamSeries>();
+  readonly #processMetrics: boolean;
 
   /** Creates the registry and every series; a bad `maxPathLabels` throws a RangeError naming it. */
   constructor(options: ProxyMetricsOptions) {
@@ -132,45 +262,76 @@ export class ProxyMetrics implements ProxyObserver {
     this.contentType = registry.contentType;
     const registers = [registry];
     const requestLabels: RequestLabel[] = ['method', 'path', 'status', 'status_class'];
+    const requests = this.#requestSeries;
+    const upstreams = this.#upstreamSeries;
+    // Known upstreams show zero counts from the start, so `rate()` works at once.
+    for (const u of status.upstreams()) this.#upstream(u.name);
 
-    this.#requests = new Counter({
-      name: 'requests_total',
-      help: 'Requests answered by the proxy, by method, normalised path and status.',
-      labelNames: requestLabels,
-      registers,
-    });
-    this.#latency = new Histogram({
-      name: 'request_latency_seconds',
-      help: 'Time from request arrival to the end of the response, in seconds.',
-      labelNames: requestLabels,
-      buckets: [...LATENCY_BUCKETS_SECONDS],
-      registers,
-    });
-    this.#upstreamRequests = new Counter({
-      name: 'upstream_requests_total',
-      help: 'Attempts sent to each upstream, by response status class (none: no response).',
-      labelNames: ['upstream', 'status_class'],
-      registers,
-    });
-    this.#upstreamErrors = new Counter({
-      name: 'upstream_errors_total',
-      help: 'Attempts at each upstream that failed (connect error, reset, timeout or failure status).',
-      labelNames: ['upstream'],
-      registers,
-    });
-    this.#upstreamLatency = new Histogram({
-      name: 'upstream_latency_seconds',
-      help: 'Time from sending an attempt to the upstream response headers or failure, in seconds.',
-      labelNames: ['upstream'],
-      buckets: [...LATENCY_BUCKETS_SECONDS],
-      registers,
-    });
+    new SnapshotCounter(
+      {
+        name: 'requests_total',
+        help: 'Requests answered by the proxy, by method, normalised path and status.',
+        labelNames: requestLabels,
+        registers,
+      },
+      function* () {
+        for (const series of requests.values())
+          yield { labels: series.labels, value: series.count };
+      },
+    );
+    new SnapshotHistogram(
+      {
+        name: 'request_latency_seconds',
+        help: 'Time from request arrival to the end of the response, in seconds.',
+        labelNames: requestLabels,
+        registers,
+      },
+      () => requests.values(),
+    );
+    new SnapshotCounter(
+      {
+        name: 'upstream_requests_total',
+        help: 'Attempts sent to each upstream, by response status class (none: no response).',
+        labelNames: ['upstream', 'status_class'],
+        registers,
+      },
+      function* () {
+        for (const u of upstreams.values()) {
+          for (const series of u.byClass.values()) {
+            yield { labels: series.labels, value: series.count };
+          }
+        }
+      },
+    );
+    new SnapshotCounter(
+      {
+        name: 'upstream_errors_total',
+        help: 'Attempts at each upstream that failed (connect error, reset, timeout or failure status).',
+        labelNames: ['upstream'],
+        registers,
+      },
+      function* () {
+        for (const u of upstreams.values()) yield { labels: u.latency.labels, value: u.errors };
+      },
+    );
+    new SnapshotHistogram(
+      {
+        name: 'upstream_latency_seconds',
+        help: 'Time from sending an attempt to the upstream response headers or failure, in seconds.',
+        labelNames: ['upstream'],
+        registers,
+      },
+      function* () {
+        for (const u of upstreams.values()) yield u.latency;
+      },
+    );
     new Gauge({
       name: 'upstream_healthy',
       help: 'Whether health checks consider the upstream usable (1) or not (0).',
       labelNames: ['upstream'],
       registers,
       collect(this: Gauge<'upstream'>) {
+        this.reset();
         for (const u of status.upstreams()) this.set({ upstream: u.name }, u.healthy ? 1 : 0);
       },
     });
@@ -180,6 +341,7 @@ export class ProxyMetrics implements ProxyObserver {
       labelNames: ['upstream', 'state'],
       registers,
       collect(this: Gauge<'upstream' | 'state'>) {
+        this.reset();
         for (const u of status.upstreams()) {
           for (const state of BREAKER_STATES) {
             this.set({ upstream: u.name, state }, u.breaker === state ? 1 : 0);
@@ -193,6 +355,7 @@ export class ProxyMetrics implements ProxyObserver {
       labelNames: ['upstream'],
       registers,
       collect(this: Gauge<'upstream'>) {
+        this.reset();
         for (const u of status.upstreams()) this.set({ upstream: u.name }, u.inFlight);
       },
     });
@@ -243,14 +406,19 @@ export class ProxyMetrics implements ProxyObserver {
       help: 'Requests refused because the in-flight limit was reached (503).',
       registers,
     });
-    // Known upstreams show `upstream_errors_total 0` from the start, so `rate()` works at once.
-    for (const u of status.upstreams()) this.#upstreamErrors.inc({ upstream: u.name }, 0);
-    if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry });
+    this.#processMetrics = options.processMetrics ?? true;
+    if (this.#processMetrics) processRegistry();
   }
 
-  /** The registry's metrics in Prometheus' text exposition format. */
-  render(): Promise<string> {
-    return this.registry.metrics();
+  /**
+   * The metrics in Prometheus' text exposition format: this proxy's registry, followed by the
+   * process metrics when they are on (they live in one registry per process, see
+   * {@link ProxyMetricsOptions.processMetrics}).
+   */
+  async render(): Promise<string> {
+    const own = await this.registry.metrics();
+    if (!this.#processMetrics) return own;
+    return `${own}\n${await processRegistry().metrics()}`;
   }
 
   /** {@inheritDoc ProxyObserver.requestStarted} */
@@ -261,43 +429,35 @@ export class ProxyMetrics implements ProxyObserver {
   /** {@inheritDoc ProxyObserver.requestFinished} */
   requestFinished(request: FinishedRequest): void {
     const method = methodLabel(request.method);
-    const path = this.#paths.label(request.path);
+    const path = this.#pathLabel(request.path);
     const status = request.status;
     const key = `${method} ${String(status)} ${path}`;
     let series = this.#requestSeries.get(key);
     if (series === undefined) {
-      const labels = [method, path, String(status), statusClass(status)];
-      series = {
-        total: this.#requests.labels(...labels),
-        latency: this.#latency.labels(...labels),
-      };
+      series = newSeries({
+        method,
+        path,
+        status: String(status),
+        status_class: statusClass(status),
+      });
       this.#requestSeries.set(key, series);
     }
-    series.total.inc();
-    series.latency.observe(request.durationSeconds);
+    observe(series, request.durationSeconds);
   }
 
   /** {@inheritDoc ProxyObserver.upstreamAttempt} */
   upstreamAttempt(attempt: UpstreamAttempt): void {
-    let series = this.#upstreamSeries.get(attempt.upstream);
-    if (series === undefined) {
-      this.#upstreamErrors.inc({ upstream: attempt.upstream }, 0);
-      series = {
-        errors: this.#upstreamErrors.labels(attempt.upstream),
-        latency: this.#upstreamLatency.labels(attempt.upstream),
-        byClass: new Map(),
-      };
-      this.#upstreamSeries.set(attempt.upstream, series);
-    }
+    const upstream = this.#upstream(attempt.upstream);
+    if (upstream === undefined) return;
     const cls = statusClass(attempt.status);
-    let counter = series.byClass.get(cls);
-    if (counter === undefined) {
-      counter = this.#upstreamRequests.labels(attempt.upstream, cls);
-      series.byClass.set(cls, counter);
+    let byClass = upstream.byClass.get(cls);
+    if (byClass === undefined) {
+      byClass = newSeries({ upstream: attempt.upstream, status_class: cls });
+      upstream.byClass.set(cls, byClass);
     }
-    counter.inc();
-    if (attempt.failed) series.errors.inc();
-    series.latency.observe(attempt.durationSeconds);
+    byClass.count++;
+    if (attempt.failed) upstream.errors++;
+    observe(upstream.latency, attempt.durationSeconds);
   }
 
   /** {@inheritDoc ProxyObserver.retried} */
@@ -318,5 +478,25 @@ export class ProxyMetrics implements ProxyObserver {
   /** {@inheritDoc ProxyObserver.backpressureRejected} */
   backpressureRejected(): void {
     this.#backpressure.inc();
+  }
+
+  #pathLabel(path: string): string {
+    let label = this.#pathCache.get(path);
+    if (label === undefined) {
+      label = this.#paths.label(path);
+      if (this.#pathCache.size >= PATH_CACHE_SIZE) this.#pathCache.clear();
+      this.#pathCache.set(path, label);
+    }
+    return label;
+  }
+
+  #upstream(name: string): UpstreamSeries | undefined {
+    let upstream = this.#upstreamSeries.get(name);
+    if (upstream === undefined) {
+      if (this.#upstreamSeries.size >= MAX_UPSTREAM_SERIES) return undefined;
+      upstream = { latency: newSeries({ upstream: name }), errors: 0, byClass: new Map() };
+      this.#upstreamSeries.set(name, upstream);
+    }
+    return upstream;
   }
 }
