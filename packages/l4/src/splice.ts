@@ -106,6 +106,10 @@ export function splice(
     });
     return;
   }
+  // A FIN that arrived before the splice with nothing left to read (a client that sent its bytes
+  // and its FIN while the backend was connecting, whose 'end' had no listener yet) is passed on now.
+  if (a.readableEnded) b.end();
+  if (b.readableEnded) a.end();
   // Data that arrived before the splice (buffered while connecting) flows now, in order.
   if (a.isPaused()) a.resume();
   if (b.isPaused()) b.resume();

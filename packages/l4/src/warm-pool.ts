@@ -11,6 +11,7 @@ import type { Socket } from 'node:net';
 import {
   type ConnectionLease,
   type PoolStats,
+  type ResourceFactory,
   type SocketFactory,
   socketFactory,
   type Upstream,
@@ -33,6 +34,37 @@ export interface WarmSocket {
   readonly socket: Socket;
   /** The pool's lease, to be destroyed when the socket closes. */
   readonly lease: ConnectionLease<Socket>;
+}
+
+/**
+ * True once the backend's FIN has been read. `readableEnded` says so only after buffered bytes
+ * were consumed; an idle socket of a server-speaks-first protocol (MySQL, SMTP) may hold a
+ * greeting followed by the FIN, which only the stream's own `ended` flag shows.
+ */
+function readEof(socket: Socket): boolean {
+  if (socket.readableEnded) return true;
+  const state = (socket as unknown as { _readableState?: { ended?: boolean } })._readableState;
+  return state?.ended === true;
+}
+
+/**
+ * The warm pool's factory: `socketFactory`'s connect, destroy and death watch, with a hand-out
+ * check fit for forwarding. Bytes the backend sent while the socket was idle (a server-first
+ * greeting) do not disqualify it — they are the start of the stream the client will read — but a
+ * read EOF, a destroyed or a half-closed socket does.
+ */
+function forwardingFactory(inner: SocketFactory): ResourceFactory<Socket> {
+  return {
+    create: (upstream, signal) => inner.create(upstream, signal),
+    destroy: (socket) => {
+      inner.destroy(socket);
+    },
+    watch: (socket, onDead) => {
+      inner.watch(socket, onDead);
+    },
+    isReusable: (socket) =>
+      !socket.destroyed && socket.readyState === 'open' && socket.writable && !readEof(socket),
+  };
 }
 
 /** Most sockets one backend may have in a worker, pooled and handed out (the pool's `max`). */
@@ -58,7 +90,7 @@ export class WarmPool implements AsyncDisposable {
       options.size === 0
         ? undefined
         : new UpstreamPool<Socket>({
-            factory: this.factory,
+            factory: forwardingFactory(this.factory),
             min: options.size,
             max: MAX_SOCKETS_PER_BACKEND,
             // Warm sockets are kept however long they idle; the backend decides when to close.
@@ -80,7 +112,7 @@ export class WarmPool implements AsyncDisposable {
       if (lease === undefined) return undefined;
       const socket = lease.resource;
       // The pool checked it; check the read side once more (an EOF read in this very turn).
-      if (socket.readableEnded || !socket.readable || socket.destroyed) {
+      if (readEof(socket) || !socket.readable || socket.destroyed) {
         lease.destroy(new Error('closed by the backend while idle'));
         continue;
       }
