@@ -331,7 +331,7 @@ const SETTINGS: readonly Setting[] = [
     option: 'requestTimeoutMs',
     ...integer(1, 86_400_000),
     description:
-      'Time for the upstream to answer with headers, retries included; expiry answers 504.',
+      'Deadline for the upstream’s answer, counted from the request’s arrival and covering every retry; expiry answers 504.',
   },
   {
     name: 'REVERSE_PROXY_MAX_IN_FLIGHT',
@@ -408,7 +408,8 @@ const SETTINGS: readonly Setting[] = [
     name: 'REVERSE_PROXY_RETRY_BACKOFF_BASE_MS',
     option: 'retryBackoffBaseMs',
     ...integer(0, 60_000),
-    description: 'First retry backoff; it doubles per retry, with full jitter.',
+    description:
+      'Smallest retry backoff; backoffs grow exponentially up to the cap, with decorrelated jitter.',
   },
   {
     name: 'REVERSE_PROXY_RETRY_BACKOFF_MAX_MS',
@@ -440,7 +441,7 @@ const SETTINGS: readonly Setting[] = [
     option: 'rateLimitBurst',
     ...integer(0, 1_000_000),
     description:
-      'Requests a client may send at once above the steady rate; 0 means equal to the rate.',
+      'Size of each client’s token bucket, the requests it may send at once; 0 means equal to the rate.',
   },
   {
     name: 'REVERSE_PROXY_RATE_LIMIT_REDIS_URL',
