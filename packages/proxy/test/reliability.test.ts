@@ -5,7 +5,7 @@
 // the proxy's code runs; the tests prove the behaviour whatever provides it, and prove that the
 // upstream — a loopback server recording every request — never sees a refused one.
 
-import { once } from 'node:events';
+import { EventEmitter, once } from 'node:events';
 import {
   createServer,
   get as httpGet,
@@ -29,8 +29,46 @@ interface Seen {
 }
 
 const seen: Seen[] = [];
+/** Emits `request` (url) when the upstream receives a request, `closed` (url) when its response closes. */
+const upstreamEvents = new EventEmitter();
+
+/** Resolves when the upstream emits `event` for `url`. */
+function upstreamEvent(event: 'request' | 'closed', url: string): Promise<void> {
+  return new Promise((resolve) => {
+    const listener = (seenUrl: string): void => {
+      if (seenUrl !== url) return;
+      upstreamEvents.off(event, listener);
+      resolve();
+    };
+    upstreamEvents.on(event, listener);
+  });
+}
 
 function upstreamHandler(req: IncomingMessage, res: ServerResponse): void {
+  const url = req.url ?? '';
+  res.on('close', () => upstreamEvents.emit('closed', url));
+  upstreamEvents.emit('request', url);
+  const record = (): void => {
+    seen.push({ method: req.method ?? '', url, headers: req.headers, trailers: {}, body: '' });
+  };
+  if (url.startsWith('/reset-before')) {
+    // The connection dies before any response byte.
+    record();
+    req.socket.destroy();
+    return;
+  }
+  if (url.startsWith('/reset-after')) {
+    // Headers and a tenth of the promised body, then the connection dies.
+    record();
+    res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '100' });
+    res.write('x'.repeat(10), () => setTimeout(() => req.socket.destroy(), 50));
+    return;
+  }
+  if (url.startsWith('/hang')) {
+    // Never answers; the test watches the response close when the client goes away.
+    record();
+    return;
+  }
   if (req.url?.startsWith('/early') === true) {
     // Answers at once, reading none of the body.
     seen.push({
@@ -386,5 +424,104 @@ describe('Expect: 100-continue', () => {
     const final = await expectContinue('/early-large', 64 * 1024 * 1024, 'x'.repeat(1024));
     expect(final).toMatch(/^HTTP\/1\.1 200 /);
     expect(final.endsWith('\r\n\r\nearly')).toBe(true);
+  });
+});
+
+describe('upstream failures', () => {
+  it('answers 502 when the upstream resets before its response headers', async () => {
+    const result = await raw(
+      'GET /reset-before-1 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n',
+    );
+    expect(statusLines(result.text)).toEqual([expect.stringMatching(/^HTTP\/1\.1 502 /)]);
+  });
+
+  it('truncates the response, never completes it, when the upstream resets after its headers', async () => {
+    const result = await raw('GET /reset-after-1 HTTP/1.1\r\nHost: a\r\n\r\n');
+    expect(statusLines(result.text)).toEqual(['HTTP/1.1 200 OK']);
+    const headEnd = result.text.indexOf('\r\n\r\n');
+    const head = result.text.slice(0, headEnd);
+    const body = result.text.slice(headEnd + 4);
+    expect(result.closedByServer).toBe(true);
+    if (/\r\ncontent-length: 100\r\n/i.test(`${head}\r\n`)) {
+      // Framed by length: fewer bytes than promised, then the connection closed.
+      expect(body.length).toBeLessThan(100);
+    } else {
+      // Framed by chunks: the terminating zero-size chunk must be missing.
+      expect(head).toMatch(/\r\ntransfer-encoding: chunked/i);
+      expect(body).not.toMatch(/(^|\r\n)0\r\n\r\n$/);
+    }
+  });
+
+  it('releases the upstream request when the client goes away', async () => {
+    const socket = connect(port, '127.0.0.1');
+    openSockets.add(socket);
+    socket.on('error', () => undefined);
+    await once(socket, 'connect');
+    const received = upstreamEvent('request', '/hang-1');
+    const released = upstreamEvent('closed', '/hang-1');
+    socket.write('GET /hang-1 HTTP/1.1\r\nHost: a\r\n\r\n');
+    await received;
+    socket.destroy();
+    openSockets.delete(socket);
+    // Resolves only if the proxy cancels its upstream request; the test times out otherwise.
+    await released;
+    expect(seen.filter((s) => s.url === '/hang-1')).toHaveLength(1);
+  });
+});
+
+describe('retries', () => {
+  let retrying: Proxy;
+  let retryPort: number;
+
+  beforeAll(async () => {
+    retrying = createProxy({
+      upstreams: [upstreamUrl],
+      listen: { host: '127.0.0.1', port: 0 },
+      healthCheck: false,
+      circuitBreaker: false,
+      retryMaxAttempts: 3,
+      retryBackoffBaseMs: 1,
+      retryBackoffMaxMs: 5,
+      logLevel: 'silent',
+    });
+    retryPort = (await retrying.listen()).port;
+  });
+
+  afterAll(async () => {
+    await retrying.close();
+  });
+
+  it('never repeats a POST that reached the upstream, while a GET is retried', async () => {
+    const post = await raw(
+      'POST /reset-before-post HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nConnection: close\r\n\r\nbody',
+      { toPort: retryPort },
+    );
+    expect(statusLines(post.text)).toEqual([expect.stringMatching(/^HTTP\/1\.1 502 /)]);
+    expect(seen.filter((s) => s.url === '/reset-before-post')).toHaveLength(1);
+
+    const get = await raw(
+      'GET /reset-before-get HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n',
+      {
+        toPort: retryPort,
+      },
+    );
+    expect(statusLines(get.text)).toEqual([expect.stringMatching(/^HTTP\/1\.1 502 /)]);
+    expect(seen.filter((s) => s.url === '/reset-before-get')).toHaveLength(3);
+  });
+});
+
+describe('hop-by-hop headers and forwarding headers', () => {
+  it('strips names listed in Connection before adding its own X-Forwarded-* and Forwarded', async () => {
+    const result = await raw(
+      'GET /listed HTTP/1.1\r\nHost: shop.example\r\n' +
+        'Connection: close, X-Forwarded-For, Forwarded, X-Forwarded-Host\r\n' +
+        'X-Forwarded-For: 6.6.6.6\r\nForwarded: for=6.6.6.6\r\nX-Forwarded-Host: evil.example\r\n\r\n',
+    );
+    expect(statusLines(result.text)).toEqual(['HTTP/1.1 200 OK']);
+    const headers = seen.find((s) => s.url === '/listed')?.headers;
+    expect(headers?.['x-forwarded-for']).toBe('127.0.0.1');
+    expect(headers?.forwarded).toBe('for=127.0.0.1;host=shop.example;proto=http');
+    expect(headers?.['x-forwarded-host']).toBe('shop.example');
+    expect(headers?.connection).not.toMatch(/forwarded/i);
   });
 });
