@@ -525,3 +525,55 @@ describe('hop-by-hop headers and forwarding headers', () => {
     expect(headers?.connection).not.toMatch(/forwarded/i);
   });
 });
+describe('oversized and slow requests', () => {
+  it('answers 431 for a head larger than the header limit', async () => {
+    const result = await raw(
+      `GET /big HTTP/1.1\r\nHost: a\r\nX-Big: ${'b'.repeat(20_000)}\r\n\r\n`,
+    );
+    expect(statusLines(result.text)).toEqual([expect.stringMatching(/^HTTP\/1\.1 431 /)]);
+    expect(result.closedByServer).toBe(true);
+    expect(seen.map((s) => s.url)).not.toContain('/big');
+  });
+
+  describe('with short server timeouts', () => {
+    let slowProxy: Proxy;
+    let slowPort: number;
+
+    beforeAll(async () => {
+      slowProxy = createProxy({
+        upstreams: [upstreamUrl],
+        listen: { host: '127.0.0.1', port: 0 },
+        healthCheck: false,
+        retryMaxAttempts: 1,
+        logLevel: 'silent',
+      });
+      // The ingress server's own timeouts, shortened so the test takes seconds, not minutes.
+      slowProxy.server.headersTimeout = 1_000;
+      slowProxy.server.requestTimeout = 2_000;
+      slowPort = (await slowProxy.listen()).port;
+    });
+
+    afterAll(async () => {
+      await slowProxy.close();
+    });
+
+    it('answers 408 to a client that never finishes its head (slowloris)', async () => {
+      const result = await raw(['GET /slow-head HTTP/1.1\r\n', 'Host: a\r\n', 'X-A: b\r\n'], {
+        toPort: slowPort,
+        gapMs: 100,
+      });
+      expect(statusLines(result.text)).toEqual([expect.stringMatching(/^HTTP\/1\.1 408 /)]);
+      expect(result.closedByServer).toBe(true);
+      expect(seen.map((s) => s.url)).not.toContain('/slow-head');
+    });
+
+    it('answers 408 to a client that never finishes its body', async () => {
+      const result = await raw(
+        ['POST /slow-body HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n', 'only part'],
+        { toPort: slowPort, gapMs: 100 },
+      );
+      expect(statusLines(result.text)).toEqual([expect.stringMatching(/^HTTP\/1\.1 408 /)]);
+      expect(result.closedByServer).toBe(true);
+    });
+  });
+});
