@@ -117,6 +117,8 @@ class ProxyRuntime implements ProxyStatusSource {
   readonly debugHeaders: boolean;
   readonly bodyLimits: { readonly thresholdBytes: number; readonly streamLarge: boolean };
   draining = false;
+  readonly #tunnels = new Set<Duplex>();
+  #clientsClosed: Promise<void> | undefined = undefined;
 
   constructor(options: ProxyOptions) {
     const { observers = [], logger, demo, ...rest } = options;
@@ -157,13 +159,26 @@ class ProxyRuntime implements ProxyStatusSource {
     return this.selector.statuses();
   }
 
-  /** Stops probes and closes upstream connections and the rate limiter. */
-  async closeClients(): Promise<void> {
-    await Promise.all([
+  /** Stops probes and closes upstream connections and the rate limiter (once). */
+  closeClients(): Promise<void> {
+    this.#clientsClosed ??= Promise.all([
       this.selector.close(),
       this.rateLimit?.close(),
       ...[...this.pools.values()].map((pool) => pool.destroy()),
-    ]);
+    ]).then(() => undefined);
+    return this.#clientsClosed;
+  }
+
+  /** Follows a client socket handed to an Upgrade tunnel until it closes. */
+  trackTunnel(socket: Duplex): void {
+    this.#tunnels.add(socket);
+    socket.once('close', () => this.#tunnels.delete(socket));
+  }
+
+  /** Destroys every tunnelled client socket (the HTTP server no longer owns them). */
+  destroyTunnels(): void {
+    for (const socket of this.#tunnels) socket.destroy();
+    this.#tunnels.clear();
   }
 }
 
@@ -552,6 +567,7 @@ function ingressHandlers(runtime: ProxyRuntime, endpoints: EndpointHandler): Ing
       );
       const headers = upstreamRequestHeaders(req.headers, forwarding.headers, trace.traceparent);
       rewriteHost(headers, target.hostHeader);
+      runtime.trackTunnel(socket);
       const mark = runtime.selector.begin(entry);
       const done = (): void => {
         runtime.selector.end(entry, mark);
@@ -592,6 +608,7 @@ export function createProxy(options: ProxyOptions): Proxy {
   });
   const server = createIngressServer(ingressHandlers(runtime, endpoints));
   const tracker = new ConnectionTracker(server);
+  let drained: Promise<void> | undefined;
   let closed: Promise<void> | undefined;
   let started = false;
 
@@ -608,12 +625,19 @@ export function createProxy(options: ProxyOptions): Proxy {
     return { host: address.address, port: address.port, url: `http://${shown}:${address.port}` };
   };
 
+  /** Stops accepting; resolves when every connection of the server has gone. */
+  const stopListening = (): Promise<unknown> => {
+    if (!server.listening) return Promise.resolve();
+    const serverClosed = once(server, 'close');
+    server.close();
+    return serverClosed;
+  };
+
   const shutdown = (): Promise<void> =>
-    (closed ??= (async () => {
+    (drained ??= (async () => {
       runtime.draining = true;
       tracker.beginDrain();
-      const serverClosed = server.listening ? once(server, 'close') : Promise.resolve();
-      server.close();
+      const serverClosed = stopListening();
       const { forced } = await tracker.drain(runtime.config.shutdownGraceSeconds * 1000);
       if (forced > 0) runtime.logger.warn({ forced }, 'connections closed at the grace deadline');
       await serverClosed;
@@ -623,9 +647,9 @@ export function createProxy(options: ProxyOptions): Proxy {
   const close = (): Promise<void> =>
     (closed ??= (async () => {
       runtime.draining = true;
-      const serverClosed = server.listening ? once(server, 'close') : Promise.resolve();
-      server.close();
+      const serverClosed = stopListening();
       server.closeAllConnections();
+      runtime.destroyTunnels();
       await serverClosed;
       await runtime.closeClients();
     })());

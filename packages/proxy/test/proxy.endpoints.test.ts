@@ -185,6 +185,24 @@ describe('upgrades and endpoint methods', () => {
     await once(ws, 'close');
   });
 
+  it('close() ends open tunnels at once', async () => {
+    const upstream = await startUpstream((_req, res) => res.end('plain'));
+    cleanup.push(() => upstream.close());
+    const wss = new WebSocketServer({ server: upstream.server });
+    cleanup.push(async () => {
+      for (const client of wss.clients) client.terminate();
+      wss.close();
+      await Promise.resolve();
+    });
+    const { proxy, url } = await startProxy({ upstreams: [upstream.url] });
+    const ws = new WebSocket(url.replace('http:', 'ws:') + '/socket');
+    await once(ws, 'open');
+    const wsClosed = once(ws, 'close');
+    await proxy.close();
+    await wsClosed;
+    expect(ws.readyState).toBe(WebSocket.CLOSED);
+  });
+
   it('answers 405 for a non-GET request to the endpoints and forwards nothing', async () => {
     const upstream = await echoUpstream('a');
     cleanup.push(() => upstream.close());
