@@ -20,6 +20,7 @@
  * pipe-forwarder; comma-separated) writes a CPU profile of our forwarder with 1 worker.
  */
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import type { ForwarderOptions } from '@proxykit/l4';
 import { join } from 'node:path';
 import { type AbResult, runAb } from '../load/ab-run.js';
 import { type BulkResult, receiveBulk } from '../load/bulk-transfer.js';
@@ -35,6 +36,7 @@ import {
 } from '../load/load-suite.js';
 import { ensureCommands, firstLine } from '../load/native-commands.js';
 import { startHaproxy, startSocat } from '../load/native-peers.js';
+import { treeCpuSeconds } from '../load/process-cpu.js';
 import { type ServerProcess, startNodeServer } from '../load/server-process.js';
 import { median, spread } from '../load/stats.js';
 
@@ -52,7 +54,23 @@ const BODY_BYTES = 128;
 /** A forwarder to measure: its name and how to start it in front of `backendPort`. */
 interface Target {
   readonly name: string;
-  readonly start: (backendPort: number) => Promise<number>;
+  readonly start: (backendPort: number) => Promise<Started>;
+}
+
+/** A started target: its port and the process that forwards (for its CPU time). */
+interface Started {
+  readonly port: number;
+  readonly pid: number | undefined;
+}
+
+/** A measurement with the CPU time the forwarding process (and its workers) spent on it. */
+type WithCpu<T> = T & { readonly cpuSeconds: number };
+
+/** Runs `measure` and adds the CPU time `pid`'s process tree spent meanwhile. */
+async function withCpu<T>(pid: number | undefined, measure: () => Promise<T>): Promise<WithCpu<T>> {
+  const before = treeCpuSeconds(pid);
+  const result = await measure();
+  return { ...result, cpuSeconds: treeCpuSeconds(pid) - before };
 }
 
 type Native = ReadonlyMap<string, string | Error>;
@@ -63,8 +81,16 @@ function nativePath(native: Native, command: string): string {
   return path;
 }
 
-function targets(native: Native, profileDir: string): Record<string, Target> {
-  const port = (server: ServerProcess): number => server.ports.port;
+function targets(
+  native: Native,
+  profileDir: string,
+  backend: () => ServerProcess,
+): Record<string, Target> {
+  const pid = (): number | undefined => backend().child.pid;
+  const port = (server: ServerProcess): Started => ({
+    port: server.ports.port,
+    pid: server.child.pid,
+  });
   const ours = (name: string, workers: number): Target => ({
     name,
     start: async (backendPort) =>
@@ -76,14 +102,17 @@ function targets(native: Native, profileDir: string): Record<string, Target> {
               listen: { host: '127.0.0.1', port: 0 },
               backends: [`127.0.0.1:${String(backendPort)}`],
               workers,
-            },
+            } satisfies ForwarderOptions,
           },
           { nodeFlags: workers === 1 ? profileFlags('proxykit-l4', profileDir) : [] },
         ),
       ),
   });
   return {
-    [DIRECT]: { name: DIRECT, start: (backendPort) => Promise.resolve(backendPort) },
+    [DIRECT]: {
+      name: DIRECT,
+      start: (backendPort) => Promise.resolve({ port: backendPort, pid: pid() }),
+    },
     [OURS]: ours(OURS, 1),
     [OURS_N]: ours(OURS_N, WORKERS),
     [PIPE]: {
@@ -120,8 +149,8 @@ async function startAll(
   names: readonly string[],
   backendPort: number,
   unavailable: Map<string, string>,
-): Promise<Map<string, number>> {
-  const started = new Map<string, number>();
+): Promise<Map<string, Started>> {
+  const started = new Map<string, Started>();
   for (const name of names) {
     const target = all[name];
     if (target === undefined) continue;
@@ -158,13 +187,14 @@ async function inRounds<T>(
   return samples;
 }
 
-function abRow(name: string, runs: readonly AbResult[], direct: number): LoadRow {
+function abRow(name: string, runs: readonly WithCpu<AbResult>[], direct: number): LoadRow {
   const rps = median(runs.map((r) => r.requestsPerSec));
   return {
     name,
     values: {
       rps,
       xDirect: rps / direct,
+      cpu: median(runs.map((r) => (r.cpuSeconds * 1e6) / r.completed)),
       failed: runs.reduce((sum, r) => sum + r.failed, 0),
       non2xx: runs.reduce((sum, r) => sum + r.non2xx, 0),
       p50: median(runs.map((r) => r.p50Ms)),
@@ -175,7 +205,7 @@ function abRow(name: string, runs: readonly AbResult[], direct: number): LoadRow
   };
 }
 
-function bulkRow(name: string, runs: readonly BulkResult[], direct: number): LoadRow {
+function bulkRow(name: string, runs: readonly WithCpu<BulkResult>[], direct: number): LoadRow {
   const mbps = median(runs.map((r) => r.megabytesPerSec));
   return {
     name,
@@ -183,6 +213,7 @@ function bulkRow(name: string, runs: readonly BulkResult[], direct: number): Loa
       mbps,
       xDirect: mbps / direct,
       seconds: median(runs.map((r) => r.seconds)),
+      cpu: median(runs.map((r) => r.cpuSeconds / (r.bytes / 2 ** 30))),
       spread: spread(runs.map((r) => r.megabytesPerSec)) * 100,
     },
   };
@@ -223,25 +254,27 @@ async function measure(): Promise<LoadMeasurement> {
 
   const native = ensureCommands(['ab', 'haproxy', 'socat']);
   const ab = native.get('ab');
-  const all = targets(native, profileDir);
-  const backend = await startNodeServer('upstream', { bodyBytes: BODY_BYTES });
+  let backend = await startNodeServer('upstream', { bodyBytes: BODY_BYTES });
+  const all = targets(native, profileDir, () => backend);
   const backendPort = backend.ports.port;
 
   // Requests per second through each forwarder.
   const abOrder = [DIRECT, OURS, OURS_N, PIPE, HAPROXY];
   const abNotes = new Map<string, string>();
-  let abSamples = new Map<string, AbResult[]>();
+  let abSamples = new Map<string, WithCpu<AbResult>[]>();
   if (typeof ab !== 'string') {
     for (const name of abOrder) abNotes.set(name, `unavailable: ${reason(ab)}`);
   } else {
     const ports = await startAll(all, abOrder, backendPort, abNotes);
-    const run = (name: string, n: number): Promise<AbResult> =>
-      runAb({
-        ab,
-        url: `http://127.0.0.1:${String(ports.get(name) ?? 0)}/`,
-        requests: n,
-        concurrency,
-      });
+    const run = (name: string, n: number): Promise<WithCpu<AbResult>> =>
+      withCpu(ports.get(name)?.pid, () =>
+        runAb({
+          ab,
+          url: `http://127.0.0.1:${String(ports.get(name)?.port ?? 0)}/`,
+          requests: n,
+          concurrency,
+        }),
+      );
     const warm = [...ports.keys()];
     await inRounds(warm, 1, (name) => run(name, Math.min(20_000, requests)), abNotes);
     abSamples = await inRounds(
@@ -262,14 +295,24 @@ async function measure(): Promise<LoadMeasurement> {
   // Bulk throughput: a new backend process and new forwarders in front of its TCP source.
   const bulkOrder = [DIRECT, OURS, PIPE, HAPROXY, SOCAT];
   const bulkNotes = new Map<string, string>();
-  const source = await startNodeServer('upstream', { bodyBytes: BODY_BYTES, bulkBytes });
-  const bulkPorts = await startAll(all, bulkOrder, source.ports['bulkPort'] ?? 0, bulkNotes);
+  backend = await startNodeServer('upstream', { bodyBytes: BODY_BYTES, bulkBytes });
+  const bulkPorts = await startAll(all, bulkOrder, backend.ports['bulkPort'] ?? 0, bulkNotes);
+  const warmBytes = Math.min(bulkBytes, 64 * 1024 * 1024);
+  await inRounds(
+    [...bulkPorts.keys()],
+    1,
+    (name) => receiveBulk(bulkPorts.get(name)?.port ?? 0, warmBytes, 60_000),
+    bulkNotes,
+  );
   const bulkSamples = await inRounds(
     [...bulkPorts.keys()],
     bulkRounds,
     async (name) => {
       // Slower than 10 MB/s is broken, not slow.
-      const result = await receiveBulk(bulkPorts.get(name) ?? 0, bulkBytes, 10_000 + bulkMiB * 100);
+      const target = bulkPorts.get(name);
+      const result = await withCpu(target?.pid, () =>
+        receiveBulk(target?.port ?? 0, bulkBytes, 10_000 + bulkMiB * 100),
+      );
       console.log(`${name}: ${result.megabytesPerSec.toFixed(0)} MB/s`);
       return result;
     },
@@ -282,6 +325,7 @@ async function measure(): Promise<LoadMeasurement> {
     columns: [
       { key: 'rps', label: 'requests/s', decimals: 0 },
       { key: 'xDirect', label: '× direct', decimals: 2 },
+      { key: 'cpu', label: 'CPU µs/req', decimals: 1 },
       { key: 'failed', label: 'failed', decimals: 0 },
       { key: 'non2xx', label: 'non-2xx', decimals: 0 },
       { key: 'p50', label: 'p50 ms', decimals: 0 },
@@ -299,6 +343,7 @@ async function measure(): Promise<LoadMeasurement> {
       { key: 'mbps', label: 'MB/s', decimals: 0 },
       { key: 'xDirect', label: '× direct', decimals: 2 },
       { key: 'seconds', label: 'seconds', decimals: 2 },
+      { key: 'cpu', label: 'CPU s/GiB', decimals: 2 },
       { key: 'spread', label: 'spread %', decimals: 0 },
     ],
     barColumn: 'mbps',
@@ -335,11 +380,12 @@ async function measure(): Promise<LoadMeasurement> {
     ...[
       `${OURS_N} reaches ${ratio(abTable, OURS_N, OURS, 'rps')}× the requests/s of ${OURS} and ${ratio(abTable, OURS_N, HAPROXY, 'rps')}× HAProxy's (one thread)`,
       `bulk: ${OURS} moves ${ratio(bulkTable, OURS, HAPROXY, 'mbps')}× HAProxy's MB/s, ${ratio(bulkTable, OURS, SOCAT, 'mbps')}× socat's and ${ratio(bulkTable, OURS, PIPE, 'mbps')}× the bare pipe's`,
+      `CPU per request (user + system time of the forwarding process and its workers, from /proc, which shared cores disturb less than requests/s): ${OURS} spends ${ratio(abTable, OURS, PIPE, 'cpu')}× the bare pipe's and ${ratio(abTable, OURS, HAPROXY, 'cpu')}× HAProxy's; per GiB of bulk ${ratio(bulkTable, OURS, HAPROXY, 'cpu')}× HAProxy's and ${ratio(bulkTable, OURS, SOCAT, 'cpu')}× socat's`,
     ].filter(finite),
     `ab's percentiles are whole milliseconds; ${typeof native.get('haproxy') === 'string' ? firstLine(nativePath(native, 'haproxy'), ['-v']) : 'HAProxy unavailable'}; socat with its defaults (8 KiB blocks)`,
   );
   return {
-    method: `ApacheBench (keep-alive, HTTP/1.0) after a ${String(Math.min(20_000, requests))}-request warm-up per target; then one connection receiving ${String(bulkMiB)} MiB per target, ${String(bulkRounds)} rounds in rotating order; each server in its own process`,
+    method: `ApacheBench (keep-alive, HTTP/1.0) after a ${String(Math.min(20_000, requests))}-request warm-up per target; then, after a 64 MiB warm-up, one connection receiving ${String(bulkMiB)} MiB per target, ${String(bulkRounds)} rounds in rotating order; each server in its own process`,
     tables: [abTable, bulkTable],
     targets: abTargets,
     notes,

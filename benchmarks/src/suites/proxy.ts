@@ -18,13 +18,14 @@
  * ≥ 1.5× reply-from's requests/s, ≥ 2× http-proxy's, ≥ 1× the undici pass-through's, each with
  * a p99 latency no worse.
  *
- * Environment: BENCH_PROXY_CONNECTIONS (50), BENCH_PROXY_DURATION_S (5), BENCH_PROXY_ROUNDS (3),
+ * Environment: BENCH_PROXY_CONNECTIONS (50), BENCH_PROXY_DURATION_S (3), BENCH_PROXY_ROUNDS (5),
  * BENCH_PROXY_WARMUP_S (2); BENCH_PROXY_ONLY=proxykit,undici measures only the targets whose
  * names contain one of these (and direct); BENCH_CPU_PROF=proxykit-proxy writes a CPU profile of
  * our proxy.
  */
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { ProxyOptions } from '@proxykit/proxy';
 import { type HttpLoadResult, runAutocannon } from '../load/autocannon-run.js';
 import { stopAll } from '../load/cleanup.js';
 import { envInteger, profileFlags } from '../load/env-options.js';
@@ -38,7 +39,8 @@ import {
 } from '../load/load-suite.js';
 import { ensureCommands, firstLine } from '../load/native-commands.js';
 import { startHaproxy, startNginx } from '../load/native-peers.js';
-import { startNodeServer } from '../load/server-process.js';
+import { treeCpuSeconds } from '../load/process-cpu.js';
+import { type ServerProcess, startNodeServer } from '../load/server-process.js';
 import { median, spread } from '../load/stats.js';
 
 const DIRECT = 'direct (no proxy)';
@@ -52,17 +54,32 @@ const HAPROXY = 'HAProxy (nbthread 1)';
 /** Size of the upstream's response body. */
 const BODY_BYTES = 128;
 
-/** A target to load: its name and how to start it (resolving to its URL). */
+/** A target to load: its name and how to start it. */
 interface Target {
   readonly name: string;
-  readonly start: () => Promise<string>;
+  readonly start: () => Promise<Started>;
+}
+
+/** A started target: where to send requests and which process serves them (for its CPU time). */
+interface Started {
+  readonly url: string;
+  readonly pid: number | undefined;
 }
 
 const url = (port: number): string => `http://127.0.0.1:${String(port)}/`;
+const started = (server: ServerProcess): Started => ({
+  url: url(server.ports.port),
+  pid: server.child.pid,
+});
+
+/** One measured run of one target. */
+interface Run extends HttpLoadResult {
+  /** CPU time the serving process spent per response, in microseconds. */
+  readonly cpuUsPerRequest: number;
+}
 
 function targets(
-  upstream: string,
-  upstreamPort: number,
+  upstream: ServerProcess,
   profileDir: string,
   native: ReadonlyMap<string, string | Error>,
 ): Target[] {
@@ -70,52 +87,54 @@ function targets(
     name,
     start: async () => {
       const nodeFlags = profileFlags(entry, profileDir);
-      return url((await startNodeServer(entry, options, { nodeFlags })).ports.port);
+      return started(await startNodeServer(entry, options, { nodeFlags }));
     },
   });
   const nativeTarget = (
     name: string,
     command: string,
-    start: (path: string) => Promise<{ ports: { port: number } }>,
+    start: (path: string) => Promise<ServerProcess>,
   ): Target => ({
     name,
     start: async () => {
       const path = native.get(command);
       if (path === undefined || path instanceof Error) throw path ?? new Error(command);
-      return url((await start(path)).ports.port);
+      return started(await start(path));
     },
   });
+  const upstreamUrl = url(upstream.ports.port);
+  const upstreamPort = upstream.ports.port;
+  const config: ProxyOptions = {
+    upstreams: [upstreamUrl],
+    listen: { host: '127.0.0.1', port: 0 },
+    workers: 1,
+    healthCheck: true,
+    healthCheckIntervalSecs: 1,
+    circuitBreaker: true,
+    retryMaxAttempts: 3,
+    retryBudgetPercent: 20,
+    rateLimitRps: 1_000_000,
+    logLevel: 'silent',
+  };
   return [
-    { name: DIRECT, start: () => Promise.resolve(upstream) },
-    node(OURS, 'proxykit-proxy', {
-      config: {
-        upstreams: [upstream],
-        listen: { host: '127.0.0.1', port: 0 },
-        workers: 1,
-        healthCheck: true,
-        healthCheckIntervalSecs: 1,
-        circuitBreaker: true,
-        retryMaxAttempts: 3,
-        retryBudgetPercent: 20,
-        rateLimitRps: 1_000_000,
-        logLevel: 'silent',
-      },
-    }),
-    node(REPLY_FROM, 'reply-from', { upstream }),
-    node(HTTP_PROXY, 'http-proxy', { upstream }),
-    node(UNDICI, 'undici-pass', { upstream }),
+    { name: DIRECT, start: () => Promise.resolve(started(upstream)) },
+    node(OURS, 'proxykit-proxy', { config }),
+    node(REPLY_FROM, 'reply-from', { upstream: upstreamUrl }),
+    node(HTTP_PROXY, 'http-proxy', { upstream: upstreamUrl }),
+    node(UNDICI, 'undici-pass', { upstream: upstreamUrl }),
     nativeTarget(NGINX, 'nginx', (path) => startNginx(path, upstreamPort)),
     nativeTarget(HAPROXY, 'haproxy', (path) => startHaproxy(path, 'http', upstreamPort)),
   ];
 }
 
-function summarize(name: string, runs: readonly HttpLoadResult[], direct: number): LoadRow {
+function summarize(name: string, runs: readonly Run[], direct: number): LoadRow {
   const rps = median(runs.map((r) => r.requestsPerSec));
   return {
     name,
     values: {
       rps,
       xDirect: rps / direct,
+      cpu: median(runs.map((r) => r.cpuUsPerRequest)),
       p50: median(runs.map((r) => r.p50Ms)),
       p99: median(runs.map((r) => r.p99Ms)),
       max: Math.max(...runs.map((r) => r.maxMs)),
@@ -128,8 +147,8 @@ function summarize(name: string, runs: readonly HttpLoadResult[], direct: number
 
 async function measure(): Promise<LoadMeasurement> {
   const connections = envInteger('BENCH_PROXY_CONNECTIONS', 50, 1, 10_000);
-  const durationSeconds = envInteger('BENCH_PROXY_DURATION_S', 5, 1, 600);
-  const rounds = envInteger('BENCH_PROXY_ROUNDS', 3, 1, 20);
+  const durationSeconds = envInteger('BENCH_PROXY_DURATION_S', 3, 1, 600);
+  const rounds = envInteger('BENCH_PROXY_ROUNDS', 5, 1, 20);
   const warmupSeconds = envInteger('BENCH_PROXY_WARMUP_S', 2, 0, 60);
   const profileDir = join(tmpdir(), 'proxykit-profiles');
   const notes = [
@@ -144,16 +163,15 @@ async function measure(): Promise<LoadMeasurement> {
     return typeof path === 'string' ? firstLine(path, [flag]) : 'unavailable';
   };
   const upstream = await startNodeServer('upstream', { bodyBytes: BODY_BYTES });
-  const upstreamUrl = url(upstream.ports.port);
-  const started = new Map<string, string>();
+  const running = new Map<string, Started>();
   const unavailable = new Map<string, string>();
   const only = (process.env['BENCH_PROXY_ONLY'] ?? '').split(',').filter((f) => f !== '');
-  const selected = targets(upstreamUrl, upstream.ports.port, profileDir, native).filter(
+  const selected = targets(upstream, profileDir, native).filter(
     (t) => t.name === DIRECT || only.length === 0 || only.some((f) => t.name.includes(f)),
   );
   for (const target of selected) {
     try {
-      started.set(target.name, await target.start());
+      running.set(target.name, await target.start());
     } catch (error) {
       const reason = (error instanceof Error ? error.message : String(error)).slice(0, 300);
       unavailable.set(target.name, `unavailable: ${reason}`);
@@ -161,20 +179,28 @@ async function measure(): Promise<LoadMeasurement> {
     }
   }
 
-  const load = (target: string, seconds: number): Promise<HttpLoadResult> =>
-    runAutocannon({ url: target, connections, durationSeconds: seconds });
-  const names = [...started.keys()];
+  const load = async (target: Started | undefined, seconds: number): Promise<Run> => {
+    const before = treeCpuSeconds(target?.pid);
+    const result = await runAutocannon({
+      url: target?.url ?? '',
+      connections,
+      durationSeconds: seconds,
+    });
+    const cpu = treeCpuSeconds(target?.pid) - before;
+    return { ...result, cpuUsPerRequest: (cpu * 1e6) / result.responses };
+  };
+  const names = [...running.keys()];
   if (warmupSeconds > 0) {
-    for (const [, target] of started) await load(target, warmupSeconds);
+    for (const [, target] of running) await load(target, warmupSeconds);
   }
-  const runs = new Map<string, HttpLoadResult[]>(names.map((n) => [n, []]));
+  const runs = new Map<string, Run[]>(names.map((n) => [n, []]));
   for (let round = 0; round < rounds; round++) {
     const start = round % names.length;
     for (const name of [...names.slice(start), ...names.slice(0, start)]) {
-      const result = await load(started.get(name) ?? '', durationSeconds);
+      const result = await load(running.get(name), durationSeconds);
       runs.get(name)?.push(result);
       console.log(
-        `round ${String(round + 1)}/${String(rounds)} ${name}: ${result.requestsPerSec.toFixed(0)} req/s, p99 ${result.p99Ms.toFixed(2)} ms`,
+        `round ${String(round + 1)}/${String(rounds)} ${name}: ${result.requestsPerSec.toFixed(0)} req/s, p99 ${result.p99Ms.toFixed(2)} ms, ${result.cpuUsPerRequest.toFixed(0)} µs CPU/req`,
       );
     }
   }
@@ -186,6 +212,7 @@ async function measure(): Promise<LoadMeasurement> {
     columns: [
       { key: 'rps', label: 'requests/s', decimals: 0 },
       { key: 'xDirect', label: '× direct', decimals: 2 },
+      { key: 'cpu', label: 'CPU µs/req', decimals: 0 },
       { key: 'p50', label: 'p50 ms', decimals: 2 },
       { key: 'p99', label: 'p99 ms', decimals: 2 },
       { key: 'max', label: 'max ms', decimals: 1 },
@@ -228,12 +255,20 @@ async function measure(): Promise<LoadMeasurement> {
       mustBeZero,
     }),
   ]);
-  const oursRps = table.rows.find((r) => r.name === OURS)?.values['rps'] ?? NaN;
-  for (const name of [NGINX, HAPROXY]) {
-    const theirs = table.rows.find((r) => r.name === name)?.values['rps'];
-    if (typeof theirs === 'number' && !Number.isNaN(oursRps)) {
-      notes.push(`${OURS} reaches ${(oursRps / theirs).toFixed(2)}× the requests/s of ${name}`);
-    }
+  const value = (name: string, key: string): number =>
+    table.rows.find((r) => r.name === name)?.values[key] ?? NaN;
+  const ratios = (key: string, names: readonly string[]): string =>
+    names
+      .filter((name) => !Number.isNaN(value(OURS, key) / value(name, key)))
+      .map((name) => `${(value(OURS, key) / value(name, key)).toFixed(2)}× ${name}'s`)
+      .join(', ');
+  const nativeRatios = ratios('rps', [NGINX, HAPROXY]);
+  if (nativeRatios !== '') notes.push(`${OURS} reaches ${nativeRatios} requests/s`);
+  const cpu = ratios('cpu', [REPLY_FROM, HTTP_PROXY, UNDICI, NGINX, HAPROXY]);
+  if (cpu !== '') {
+    notes.push(
+      `CPU µs/req is the serving process's user + system time per response (from /proc), which shared cores disturb less than requests/s; ${OURS} spends ${cpu}`,
+    );
   }
   notes.push(
     `spread % is (max − min) / median of the rounds' requests/s; ${version('nginx', '-v')}; ${version('haproxy', '-v')}`,
