@@ -193,6 +193,20 @@ export interface ProxyReport extends WindowStats {
   readonly retryBudgetExhausted: number;
 }
 
+/** One demo upstream in a {@link DemoReport}. */
+export interface DemoUpstreamReport {
+  /** The demo upstream's name (as in {@link UpstreamReport.name}). */
+  readonly name: string;
+  /** Whether it is answering 503 on purpose now. */
+  readonly failing: boolean;
+}
+
+/** The demo section of a {@link StatusReport}: the page shows a break/repair button per upstream. */
+export interface DemoReport {
+  /** Every demo upstream. */
+  readonly upstreams: readonly DemoUpstreamReport[];
+}
+
 /** What `/status.json` returns. */
 export interface StatusReport {
   /** True once the first health round finished and while not draining. */
@@ -208,9 +222,7 @@ export interface StatusReport {
   /** Every upstream, in configuration order. */
   readonly upstreams: readonly UpstreamReport[];
   /** Present in demo mode: the demo upstreams and whether each is failing. */
-  readonly demo?: {
-    readonly upstreams: readonly { readonly name: string; readonly failing: boolean }[];
-  };
+  readonly demo?: DemoReport;
 }
 
 /** Options of {@link StatusBoard}. */
