@@ -5,8 +5,10 @@
  * (the floor: any layer that watches outcomes pays at least this), and through the layer:
  * - as in a proxy: a load balancer put the upstream object it chose in the context, and the layer
  *   reads it back (calls rotate over four upstreams, as a round robin would send them);
- * - the same with `upstreamOf` returning the upstream's name (a Map look-up instead of a WeakMap
- *   one);
+ * - the same with `upstreamOf` returning the upstream's name (a Map look-up by name instead of the
+ *   identity check of a remembered object);
+ * - the same as in a proxy whose calls carry the caller's AbortSignal (one not yet aborted): the
+ *   layer then keeps the call's context for its error path, one small closure per call;
  * - with no context at all (a one-off call for one fixed upstream): no allocation per call.
  * It also times `HealthChecker.isAvailable`, the hook a load balancer calls per candidate.
  *
@@ -35,6 +37,10 @@ const upstreams: Upstream[] = Array.from({ length: 4 }, (_, i) => ({
 // What a load balancer hands the layers inside it: a context carrying its choice, one per upstream.
 const contexts = upstreams.map((u) => rootContext.with(UPSTREAM, u));
 const contextFor = (i: number): (typeof contexts)[number] => contexts[i & 3] ?? rootContext;
+// The same, below a caller that can abort (a client's request that may disconnect).
+const caller = new AbortController();
+const signalled = upstreams.map((u) => rootContext.withSignal(caller.signal).with(UPSTREAM, u));
+const signalledFor = (i: number): (typeof contexts)[number] => signalled[i & 3] ?? rootContext;
 
 const detector = new OutlierDetector({ upstreams });
 const byObject = new HealthCheckLayer({
@@ -55,6 +61,7 @@ const bare = 'bare async call';
 const floor = 'floor: bare call observed by one .then';
 const proxyLike = 'HealthCheckLayer, upstream object from the context';
 const named = 'HealthCheckLayer, upstream name from the context';
+const withSignal = "HealthCheckLayer, upstream object from the context, caller's AbortSignal";
 const oneOff = 'HealthCheckLayer, no context (root), fixed upstream';
 const hook = 'HealthChecker.isAvailable (sync, no await)';
 
@@ -79,6 +86,9 @@ const suite: Suite = defineSuite({
     },
     [named]: async () => {
       for (let i = 0; i < CALLS; i++) await byName(undefined, contextFor(i));
+    },
+    [withSignal]: async () => {
+      for (let i = 0; i < CALLS; i++) await byObject(undefined, signalledFor(i));
     },
     [oneOff]: async () => {
       for (let i = 0; i < CALLS; i++) await noContext(undefined);

@@ -7,7 +7,9 @@
  * (`useRedisPackage: false`), each on its own ioredis connection with the same options. The
  * table's time per call is the batch's wall time / 1 000, so its inverse is the throughput.
  * Target: ours at least as fast (ratio ≤ 1). The "floor" row is an EVALSHA of `return 0`: the
- * round trip alone.
+ * round trip alone. Two more rows repeat the GCRA comparison with ioredis's
+ * `enableAutoPipelining: true` on both connections (commands issued in the same tick share one
+ * socket write), each compared with rate-limiter-flexible on the same options.
  *
  * Redis starts on the first measured call (not when the suite file is loaded, which every
  * benchmark process does) and stops once no batch has run for two seconds, or at exit.
@@ -76,7 +78,7 @@ async function start(): Promise<Fixture> {
     { stdio: 'ignore' },
   );
   process.on('exit', () => server.kill('SIGKILL'));
-  const connect = async (): Promise<Redis> => {
+  const connect = async (enableAutoPipelining = false): Promise<Redis> => {
     // The recommended options of the README, for both libraries alike.
     const client = new Redis({
       host: '127.0.0.1',
@@ -85,6 +87,7 @@ async function start(): Promise<Fixture> {
       maxRetriesPerRequest: 1,
       commandTimeout: 2_000,
       retryStrategy: () => 20,
+      enableAutoPipelining,
     });
     client.on('error', () => undefined);
     try {
@@ -105,18 +108,37 @@ async function start(): Promise<Fixture> {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   }
-  const clients = [first, await connect(), await connect()];
-  const [theirsClient, oursClient, floorClient] = clients as [Redis, Redis, Redis];
-  const theirs = new RateLimiterRedis({
-    storeClient: theirsClient,
-    useRedisPackage: false,
-    points: HUGE,
-    duration: 60,
-    keyPrefix: 'rlflx',
-  });
-  const ours = (name: string, limiter: TokenBucket | Gcra | SlidingWindow): RedisRateLimiter => {
+  const clients = [
+    first,
+    await connect(),
+    await connect(),
+    await connect(true),
+    await connect(true),
+  ];
+  const [theirsClient, oursClient, floorClient, theirsPipelined, oursPipelined] = clients as [
+    Redis,
+    Redis,
+    Redis,
+    Redis,
+    Redis,
+  ];
+  const theirsOn = (client: Redis, keyPrefix: string): RateLimiterRedis =>
+    new RateLimiterRedis({
+      storeClient: client,
+      useRedisPackage: false,
+      points: HUGE,
+      duration: 60,
+      keyPrefix,
+    });
+  const theirs = theirsOn(theirsClient, 'rlflx');
+  const theirsAuto = theirsOn(theirsPipelined, 'rlflx-auto');
+  const ours = (
+    name: string,
+    limiter: TokenBucket | Gcra | SlidingWindow,
+    client = oursClient,
+  ): RedisRateLimiter => {
     const made = new RedisRateLimiter({
-      client: fromIoredis(oursClient),
+      client: fromIoredis(client),
       limiter,
       keyPrefix: `pk:${name}:`,
     });
@@ -129,6 +151,11 @@ async function start(): Promise<Fixture> {
   const gcra = ours('gcra', new Gcra({ limit: HUGE, periodMs: 60_000, burst: HUGE }));
   const bucket = ours('bucket', new TokenBucket({ capacity: HUGE, refillPerSecond: 1000 }));
   const window = ours('window', new SlidingWindow({ limit: HUGE, windowMs: 60_000 }));
+  const gcraAuto = ours(
+    'gcra-auto',
+    new Gcra({ limit: HUGE, periodMs: 60_000, burst: HUGE }),
+    oursPipelined,
+  );
   const gcraNoTimeout = new RedisRateLimiter({
     client: fromIoredis(oursClient),
     limiter: new Gcra({ limit: HUGE, periodMs: 60_000, burst: HUGE }),
@@ -150,6 +177,8 @@ async function start(): Promise<Fixture> {
       window: (key) => window.admit(key),
       gcraNoTimeout: (key) => gcraNoTimeout.admit(key),
       floor: (key) => floorClient.evalsha(floorSha, 1, key),
+      theirsAuto: (key) => theirsAuto.consume(key),
+      gcraAuto: (key) => gcraAuto.admit(key),
     },
   };
 }
@@ -187,6 +216,9 @@ function batch(name: string): () => Promise<void> {
   };
 }
 
+const theirsAutoCase = 'rate-limiter-flexible RateLimiterRedis.consume, auto-pipelined';
+const oursAutoCase = 'proxykit RedisRateLimiter.admit (GCRA), auto-pipelined';
+
 const suite: Suite = defineSuite({
   name: 'rate-limit-redis',
   baseline: 'rate-limiter-flexible RateLimiterRedis.consume',
@@ -198,7 +230,10 @@ const suite: Suite = defineSuite({
     'proxykit RedisRateLimiter.admit (sliding window, 10 buckets)': batch('window'),
     'proxykit RedisRateLimiter.admit (GCRA, timeoutMs: Infinity)': batch('gcraNoTimeout'),
     'floor: EVALSHA of return 0': batch('floor'),
+    [theirsAutoCase]: batch('theirsAuto'),
+    [oursAutoCase]: batch('gcraAuto'),
   },
+  overrides: { [oursAutoCase]: { baseline: theirsAutoCase } },
   targets: [
     { case: 'proxykit RedisRateLimiter.admit (GCRA)', maxRatio: 1 },
     { case: 'proxykit RedisRateLimiter.admit (token bucket)', maxRatio: 1 },

@@ -142,6 +142,13 @@ describe('HealthCheckLayer', () => {
     await expect(withDeadline(undefined)).rejects.toThrow();
     await flush();
     expect(detector.isEjected('b')).toBe(true);
+
+    // Right inside the deadline (its context creates its signal on first read), for a fixed upstream.
+    const fixed = new HealthCheckLayer({ detector, upstreamOf: () => 'c' });
+    const direct = stack(new TimeoutLayer({ timeoutMs: 5 }), fixed).wrap(hangs);
+    await expect(direct(undefined)).rejects.toThrow();
+    await flush();
+    expect(detector.isEjected('c')).toBe(true);
   });
 
   it('turns a synchronous throw into a rejection and counts it', async () => {

@@ -22,6 +22,7 @@ import {
   createContext,
   type Handler,
   type Layer,
+  NEVER_ABORTED,
   type Operation,
   rootContext,
   type Service,
@@ -86,8 +87,9 @@ export class HealthCheckLayer<In = unknown> implements Layer<In> {
       }
       const slot = finder.find(upstream);
       if (slot === undefined) return pending;
-      if (ctx === rootContext) pending.then(slot.onValue, slot.onError);
-      else observeWithSignal(pending, slot, ctx);
+      if (ctx.constructor === PLAIN_CONTEXT && ctx.signal === NEVER_ABORTED) {
+        pending.then(slot.onValue, slot.onError);
+      } else observeWithSignal(pending, slot, ctx);
       return pending;
     };
   }
@@ -111,6 +113,12 @@ export class HealthCheckLayer<In = unknown> implements Layer<In> {
     return this.detector.observe(upstream, pending, ctx.signal);
   }
 }
+
+/**
+ * The class of core's own contexts (`rootContext` and what its `with…` methods return), whose
+ * `signal` is a field set at creation: reading it costs nothing and it never changes.
+ */
+const PLAIN_CONTEXT: unknown = rootContext.constructor;
 
 /**
  * Records how `pending` ends for `slot`, keeping `ctx` for the error path only. Apart from the
