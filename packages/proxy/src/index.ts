@@ -103,6 +103,8 @@ export {
   UPSTREAM_DEBUG_HEADER,
 } from './response-modifier.js';
 export {
+  type DemoReport,
+  type DemoUpstreamReport,
   LATENCY_BOUNDS_SECONDS,
   LATENCY_BUCKET_RATIO,
   LATENCY_FIRST_BOUND_SECONDS,

@@ -353,6 +353,10 @@ class ProxyExchange implements AttemptSink {
       return;
     }
     this.#responding = true;
+    // Hold the socket writes until the end of this tick: a small response whose body and end
+    // arrived with its headers (one read from the upstream) leaves in one write instead of three.
+    res.cork();
+    process.nextTick(uncork, res);
   }
 
   attemptData(call: UpstreamCall, chunk: Buffer): void {
@@ -483,6 +487,10 @@ class ProxyExchange implements AttemptSink {
     this.#span.end(finished);
     runtime.observer.requestFinished(finished);
   };
+}
+
+function uncork(res: ServerResponse): void {
+  res.uncork();
 }
 
 function retryNow(exchange: ProxyExchange): void {
