@@ -158,12 +158,14 @@ async function drainAndExit(
   demo: DemoUpstreams | undefined,
   reason: string,
 ): Promise<void> {
+  // Readiness fails and the listener closes synchronously inside shutdown(); the line says so.
+  const drained = proxy.shutdown();
   logger.info(
     { reason, graceSeconds: proxy.config.shutdownGraceSeconds },
     'shutting down: draining connections',
   );
   try {
-    await proxy.shutdown();
+    await drained;
     await demo?.close();
     logger.info('stopped');
     exitAfterFlush(logger, 0);

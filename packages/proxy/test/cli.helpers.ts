@@ -12,10 +12,10 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 /** The CLI's source. */
 export const CLI_SOURCE = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
 
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
 /** tsx's loader, resolved from the repository root's dependencies. */
-const TSX_LOADER = pathToFileURL(
-  createRequire(new URL('../../../package.json', import.meta.url)).resolve('tsx'),
-).href;
+const TSX_LOADER = pathToFileURL(createRequire(`${ROOT}package.json`).resolve('tsx')).href;
 
 /** One JSON log line of the CLI. */
 export type LogLine = Record<string, unknown> & { readonly msg?: string };
@@ -38,13 +38,17 @@ export interface CliProcess {
 const running = new Set<ChildProcess>();
 
 /**
- * Starts the CLI with exactly `env` (plus PATH), listening on a free loopback port unless `env`
+ * Starts the CLI with exactly `env` (plus PATH and tsx's settings), listening on a free loopback port unless `env`
  * says otherwise.
  */
 export function spawnCli(env: Record<string, string>): CliProcess {
   const child = spawn(process.execPath, ['--import', TSX_LOADER, CLI_SOURCE], {
+    // The root tsconfig maps `@proxykit/*` to the sibling packages' sources, so nothing needs
+    // to be built.
+    cwd: ROOT,
     env: {
       PATH: process.env.PATH ?? '/usr/bin:/bin',
+      TSX_TSCONFIG_PATH: `${ROOT}tsconfig.json`,
       REVERSE_PROXY_LISTEN: '127.0.0.1:0',
       ...env,
     },
