@@ -286,7 +286,7 @@ describe('configFromEnv', () => {
         expect(error.allowed.startsWith(documented)).toBe(true);
         if (name === 'REVERSE_PROXY_METRICS_BEARER_TOKEN') {
           expect(error.message).not.toContain(text);
-        } else if (text.length < 150) {
+        } else if (text.length < 150 && !text.includes('@')) {
           expect(error.value).toBe(JSON.stringify(text));
         }
       },
@@ -328,6 +328,18 @@ describe('configFromEnv', () => {
     );
     expect(redis.message).not.toContain('hunter2');
     expect(redis.value).toBe('"http://user:***@cache:6379"');
+    const upstreams = errorOf(() =>
+      configFromEnv({
+        REVERSE_PROXY_UPSTREAMS:
+          'http://127.0.0.1:1,https://ops:hunter2@api.example.com,http://:pw2@b',
+      }),
+    );
+    expect(upstreams.message).not.toMatch(/hunter2|pw2/);
+    expect(upstreams.message).toContain('"https://ops:***@api.example.com" has credentials');
+    const library = errorOf(() =>
+      resolveProxyConfig({ upstreams: ['http://ops:hunter2@127.0.0.1:1'] }),
+    );
+    expect(library.message).not.toContain('hunter2');
   });
 
   it('treats a blank variable as unset', () => {

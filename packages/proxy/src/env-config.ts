@@ -51,8 +51,8 @@ interface Setting {
   readonly option: keyof ProxyConfig;
   readonly allowed: string;
   readonly description: string;
-  /** Hide the value in messages. */
-  readonly secret?: 'all' | 'url-password';
+  /** Hide the value in messages (URL passwords are always hidden). */
+  readonly secret?: boolean;
   /** Text from the environment (trimmed, not blank) to a value, or Invalid. */
   fromText(text: string): Outcome;
   /** A value from a library caller, checked and normalised, or Invalid. */
@@ -446,7 +446,6 @@ const SETTINGS: readonly Setting[] = [
   {
     name: 'REVERSE_PROXY_RATE_LIMIT_REDIS_URL',
     option: 'rateLimitRedisUrl',
-    secret: 'url-password',
     ...text('a redis:// or rediss:// URL with a host, or empty', redisUrlProblem),
     description:
       'Share the rate limit between proxies through this Redis; empty for a local limiter.',
@@ -461,7 +460,7 @@ const SETTINGS: readonly Setting[] = [
   {
     name: 'REVERSE_PROXY_METRICS_BEARER_TOKEN',
     option: 'metricsBearerToken',
-    secret: 'all',
+    secret: true,
     ...text('visible ASCII without spaces, at most 4096 characters, or empty', tokenProblem),
     description: 'Bearer token required by /metrics, /status and /status.json; empty for none.',
   },
@@ -517,19 +516,23 @@ function describe(value: unknown): string {
   return shown.length > MAX_SHOWN ? `${shown.slice(0, MAX_SHOWN)}…` : shown;
 }
 
-function shownValue(setting: Setting | undefined, value: unknown): string {
-  if (typeof value === 'string' && setting?.secret === 'all') {
+/** Replaces the password of every `scheme://user:password@host` in `text` with `***`. */
+function maskPasswords(text: string): string {
+  return text.replace(/(\/\/[^/@\s,"]*?:)[^/@\s,"]*@/g, '$1***@');
+}
+
+function shownValue(setting: Setting, value: unknown): string {
+  if (typeof value === 'string' && setting.secret === true) {
     return `(hidden, ${value.length} characters)`;
   }
-  if (typeof value === 'string' && setting?.secret === 'url-password') {
-    return describe(value.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/@]*?:)[^/@]*@/i, '$1***@'));
-  }
-  return describe(value);
+  return maskPasswords(describe(value));
 }
 
 function errorFor(setting: Setting, label: string, value: unknown, outcome: Invalid): ConfigError {
   const allowed =
-    outcome.detail === undefined ? setting.allowed : `${setting.allowed} (${outcome.detail})`;
+    outcome.detail === undefined
+      ? setting.allowed
+      : `${setting.allowed} (${maskPasswords(outcome.detail)})`;
   return new ConfigError(label, shownValue(setting, value), allowed);
 }
 
