@@ -9,6 +9,7 @@
  */
 import {
   type Attributes,
+  ProxyTracer,
   ROOT_CONTEXT,
   type Span,
   SpanKind,
@@ -174,6 +175,11 @@ class PropagatingRequestSpan implements RequestSpan {
  */
 export function startRequestSpan(input: RequestSpanInput): RequestSpan {
   const parent = input.parent;
+  const tracer = trace.getTracer(TRACER_NAME);
+  // With no SDK registered the API hands out a ProxyTracer with nothing behind it: skip building
+  // attributes and contexts nobody reads. (A provider registered through another copy of the API
+  // takes the general path below, which reaches the same answer.)
+  if (tracer instanceof ProxyTracer) return new PropagatingRequestSpan(nextTraceparent(parent));
   const parentContext =
     parent === undefined
       ? ROOT_CONTEXT
@@ -184,13 +190,11 @@ export function startRequestSpan(input: RequestSpanInput): RequestSpan {
           isRemote: true,
         });
   const method = KNOWN_METHOD_SET.has(input.method) ? input.method : 'HTTP';
-  const span = trace
-    .getTracer(TRACER_NAME)
-    .startSpan(
-      method,
-      { kind: SpanKind.SERVER, attributes: requestAttributes(input) },
-      parentContext,
-    );
+  const span = tracer.startSpan(
+    method,
+    { kind: SpanKind.SERVER, attributes: requestAttributes(input) },
+    parentContext,
+  );
   const context = span.spanContext();
   // The API's no-op tracer hands back the parent's context (or an invalid one): no SDK is there
   // to pick a span id, so the proxy picks its own for the next hop.

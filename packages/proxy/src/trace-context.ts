@@ -82,7 +82,7 @@ function randomHex(bytes: number): string {
     const hex = pool.toString('hex', poolOffset, poolOffset + bytes);
     poolOffset += bytes;
     // An all-zero id is invalid (§3.2.2.3, §3.2.2.4); draw again in that (2^-64) case.
-    if (!/^0+$/.test(hex)) return hex;
+    if (hex !== ZERO_TRACE_ID && hex !== ZERO_SPAN_ID) return hex;
   }
 }
 
