@@ -3,6 +3,7 @@
 // one table per suite with each case's time, its ratio to the suite's baseline, a log-scale bar,
 // and the targets with their verdicts.
 import { readdir, readFile, writeFile } from 'node:fs/promises';
+import * as prettier from 'prettier';
 
 const resultsDir = new URL('../benchmarks/results/', import.meta.url);
 const output = new URL('../docs/benchmarks.md', import.meta.url);
@@ -57,7 +58,7 @@ function loadSection(result) {
     lines.push(
       `**${table.title}**`,
       '',
-      `| target | ${table.columns.map((c) => c.label).join(' | ')} |${withBar ? ' |' : ''} note |`,
+      `| target | ${table.columns.map((c) => c.label).join(' | ')} |${withBar ? ` ${table.columns.find((c) => c.key === table.barColumn)?.label ?? ''} (linear) |` : ''} note |`,
       `| ------ | ${table.columns.map(() => '--:').join(' | ')} |${withBar ? ' --- |' : ''} ---- |`,
       ...table.rows.map(
         (r) =>
@@ -121,5 +122,7 @@ const page = [
   '',
   ...sections,
 ].join('\n');
-await writeFile(output, page);
+// Formatted as the repository's prettier would, so `pnpm format:check` passes on the result.
+const options = (await prettier.resolveConfig(output.pathname)) ?? {};
+await writeFile(output, await prettier.format(page, { ...options, parser: 'markdown' }));
 console.log(`wrote ${output.pathname} from ${files.length} result files`);

@@ -385,7 +385,7 @@ async function measure(): Promise<LoadMeasurement> {
     `ab's percentiles are whole milliseconds; ${typeof native.get('haproxy') === 'string' ? firstLine(nativePath(native, 'haproxy'), ['-v']) : 'HAProxy unavailable'}; socat with its defaults (8 KiB blocks)`,
   );
   return {
-    method: `ApacheBench (keep-alive, HTTP/1.0) after a ${String(Math.min(20_000, requests))}-request warm-up per target; then, after a 64 MiB warm-up, one connection receiving ${String(bulkMiB)} MiB per target, ${String(bulkRounds)} rounds in rotating order; each server in its own process`,
+    method: `ApacheBench (keep-alive, HTTP/1.0) after a ${String(Math.min(20_000, requests))}-request warm-up per target; then, after a 64 MiB warm-up, one connection receiving ${String(bulkMiB)} MiB per target, ${String(bulkRounds)} round(s) in rotating order; each server in its own process`,
     tables: [abTable, bulkTable],
     targets: abTargets,
     notes,

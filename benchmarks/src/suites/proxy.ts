@@ -274,7 +274,7 @@ async function measure(): Promise<LoadMeasurement> {
     `spread % is (max − min) / median of the rounds' requests/s; ${version('nginx', '-v')}; ${version('haproxy', '-v')}`,
   );
   return {
-    method: `autocannon ${String(connections)} connections × 1 request in flight, ${String(warmupSeconds)} s warm-up per target, then ${String(rounds)} rounds of ${String(durationSeconds)} s per target in rotating order; each server in its own process`,
+    method: `autocannon ${String(connections)} connections × 1 request in flight, ${String(warmupSeconds)} s warm-up per target, then ${String(rounds)} round(s) of ${String(durationSeconds)} s per target in rotating order; each server in its own process`,
     tables: [table],
     targets: targetsMet,
     notes,
