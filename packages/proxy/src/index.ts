@@ -14,6 +14,7 @@ export {
   demoFailingFromEnv,
   type DemoUpstreams,
   type DemoUpstreamsOptions,
+  startDemoUpstreams,
 } from './demo-upstreams.js';
 export { ENDPOINT_PATHS, EndpointHandler, type EndpointOptions } from './endpoints.js';
 export {
@@ -64,6 +65,7 @@ export {
   type BreakerStateLabel,
   combineObservers,
   type DemoControl,
+  type DemoUpstreamState,
   type FinishedRequest,
   type ProxyObserver,
   type ProxyStatusSource,
@@ -73,11 +75,15 @@ export {
 export { RetryPolicy, type RetryVerdict, wasNeverSent } from './proxy-retry.js';
 export { createProxy, type Proxy, type ProxyAddress, type ProxyOptions } from './proxy.js';
 export {
+  type BufferedRequestBody,
   EMPTY_BODY,
+  type EmptyRequestBody,
   hasRequestBody,
   readRequestBody,
   type RequestBody,
   type RequestBodyLimits,
+  type StreamedRequestBody,
+  type TooLargeRequestBody,
 } from './request-body.js';
 export { rewriteHost, upstreamRequestHeaders } from './request-modifier.js';
 export {
@@ -150,6 +156,9 @@ export {
   RESTART_WINDOW_MS,
   RestartBudget,
   type RunOptions,
+  runPrimary,
+  runSingle,
+  runWorker,
   WORKER_ENV,
   type WorkerInit,
   workerInit,

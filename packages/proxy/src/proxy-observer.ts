@@ -30,10 +30,18 @@ export interface ProxyStatusSource {
   readonly demo?: DemoControl | undefined;
 }
 
+/** One embedded demo upstream and whether it is failing now. */
+export interface DemoUpstreamState {
+  /** {@link UpstreamStatus.name} of the demo upstream. */
+  readonly name: string;
+  /** True while it answers 503. */
+  readonly failing: boolean;
+}
+
 /** Switches the embedded demo upstreams between answering and failing (`pnpm start` without upstreams). */
 export interface DemoControl {
   /** Each demo upstream by {@link UpstreamStatus.name}, and whether it is failing now. */
-  upstreams(): readonly { readonly name: string; readonly failing: boolean }[];
+  upstreams(): readonly DemoUpstreamState[];
   /** Makes a demo upstream answer 503 (`failing` true) or answer normally again. Unknown names throw RangeError. */
   setFailing(name: string, failing: boolean): void;
 }

@@ -7,12 +7,37 @@
 
 import type { IncomingMessage } from 'node:http';
 
+/** No body to send. */
+export interface EmptyRequestBody {
+  /** Discriminant. */
+  readonly kind: 'empty';
+}
+
+/** A body read into memory: replayable on retry. */
+export interface BufferedRequestBody {
+  /** Discriminant. */
+  readonly kind: 'buffered';
+  /** The whole body. */
+  readonly body: Buffer;
+}
+
+/** A body streamed from the client to the upstream as it arrives: never replayed. */
+export interface StreamedRequestBody {
+  /** Discriminant. */
+  readonly kind: 'streamed';
+  /** The client request, positioned at the start of its body. */
+  readonly body: IncomingMessage;
+}
+
+/** A body above the threshold while streaming is off (answered with 413). */
+export interface TooLargeRequestBody {
+  /** Discriminant. */
+  readonly kind: 'too-large';
+}
+
 /** What the upstream client sends as the request body. */
 export type RequestBody =
-  | { readonly kind: 'empty' }
-  | { readonly kind: 'buffered'; readonly body: Buffer }
-  | { readonly kind: 'streamed'; readonly body: IncomingMessage }
-  | { readonly kind: 'too-large' };
+  EmptyRequestBody | BufferedRequestBody | StreamedRequestBody | TooLargeRequestBody;
 
 /** The body of a request without one. */
 export const EMPTY_BODY: RequestBody = Object.freeze({ kind: 'empty' });

@@ -57,7 +57,9 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
   #reject: ((error: unknown) => void) | undefined = undefined;
 
   constructor(
+    /** Receives this call's events. */
     readonly sink: AttemptSink,
+    /** The balancer's entry of the upstream called. */
     readonly entry: UpstreamEntry<UpstreamTarget>,
     /** The balancer's start mark (see `UpstreamSelector.begin`); -1 once the call was ended there. */
     public mark: number,
