@@ -59,7 +59,9 @@ function cli(env: Record<string, string>): Cli {
   });
   createInterface({ input: child.stderr }).on('line', (line) => stderr.push(line));
   const exited = new Promise<number | null>((resolve) => {
-    child.once('exit', (code) => { resolve(code); });
+    child.once('exit', (code) => {
+      resolve(code);
+    });
   });
   return {
     child,
