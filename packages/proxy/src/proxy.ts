@@ -421,8 +421,10 @@ class ProxyExchange implements AttemptSink {
   }
 
   #retryLater(): void {
-    const delay = this.#runtime.retry.backoffMs(this.#previousBackoffMs);
-    this.#previousBackoffMs = delay;
+    const backoff = this.#runtime.retry.backoffMs(this.#previousBackoffMs);
+    this.#previousBackoffMs = backoff;
+    // Never wait past the request's deadline: the next attempt gets what time is left.
+    const delay = Math.min(backoff, Math.max(0, this.#deadline - performance.now() - 1));
     this.#retryTimer = setTimeout(retryNow, delay, this);
   }
 

@@ -64,6 +64,25 @@ describe('ingress', () => {
     expect(requests()).toBe(0);
   });
 
+  it('does not hang on Expect: 100-continue', async () => {
+    const { port, requests } = await setup();
+    const socket = connect(port, '127.0.0.1');
+    await once(socket, 'connect');
+    let text = '';
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => {
+      text += chunk;
+      if (text.includes('100 Continue') && !text.includes('hello')) socket.write('hello');
+    });
+    socket.write(
+      'POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n',
+    );
+    await once(socket, 'close');
+    expect(text).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /);
+    expect(text).toContain('"body":"hello"');
+    expect(requests()).toBe(1);
+  });
+
   it('answers garbage with 400 and keeps serving', async () => {
     const { port } = await setup();
     expect(await raw(port, 'NOT HTTP AT ALL\r\n\r\n')).toMatch(/^HTTP\/1\.1 400 /);
