@@ -10,7 +10,7 @@
  * `workers.ts`.
  */
 import cluster from 'node:cluster';
-import { type Logger, pino } from 'pino';
+import { createLogger } from './access-log.js';
 import { ConfigError } from './config-error.js';
 import {
   DEMO_FAIL_VARIABLE,
@@ -37,13 +37,9 @@ function loadConfig(): { config: ProxyConfig; failing: number[] } {
   }
 }
 
-function createLogger(config: ProxyConfig): Logger {
-  return pino({ level: config.logLevel });
-}
-
 async function main(): Promise<void> {
   const { config, failing } = loadConfig();
-  const logger = createLogger(config);
+  const logger = createLogger(config.logLevel);
 
   const init = workerInit(process.env);
   if (init !== undefined) {

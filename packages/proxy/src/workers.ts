@@ -234,7 +234,7 @@ export async function runWorker(
   options: RunOptions & { readonly init: WorkerInit },
 ): Promise<void> {
   const { init } = options;
-  const logger = options.logger.child({ worker: init.worker });
+  const logger = options.logger.child({ worker: init.worker, pid: process.pid });
   const config: ProxyConfig = { ...options.config, upstreams: init.upstreams };
   const demo = init.demo === undefined ? undefined : new RelayedDemoControl(init.demo);
   let proxy: Proxy;
@@ -277,7 +277,8 @@ export async function runWorker(
  * still alive well after the grace period), closes the demo upstreams and exits 0.
  */
 export async function runPrimary(options: RunOptions): Promise<void> {
-  const { config, logger, demo } = options;
+  const { config, demo } = options;
+  const logger = options.logger.child({ pid: process.pid });
   const members = new Map<Worker, number>();
   const restarts = new RestartBudget();
   let stopping = false;
