@@ -1,15 +1,22 @@
 import { execFile } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { pino } from 'pino';
+import { type Logger, pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { AccessLog, accessLogFields } from './access-log.js';
 import type { FinishedRequest } from './proxy-observer.js';
+import { createProxy } from './proxy.js';
 
 const run = promisify(execFile);
 
-function capture(level: string): { log: AccessLog; lines: () => Record<string, unknown>[] } {
+function capture(level: string): {
+  log: AccessLog;
+  logger: Logger;
+  lines: () => Record<string, unknown>[];
+} {
   const chunks: string[] = [];
   const stream = new Writable({
     write(chunk: Buffer, _encoding, callback) {
@@ -20,6 +27,7 @@ function capture(level: string): { log: AccessLog; lines: () => Record<string, u
   const logger = pino({ level }, stream);
   return {
     log: new AccessLog(logger),
+    logger,
     lines: () =>
       chunks
         .join('')
@@ -161,5 +169,50 @@ describe('createLogger', () => {
     });
     expect(typeof lines[0]!.time).toBe('string');
     expect(new Date(lines[0]!.time as string).toISOString()).toBe(lines[0]!.time);
+  });
+});
+
+describe('the access log of a running proxy', () => {
+  it('has one line per request with the trace id the upstream received, and no query', async () => {
+    const seen: string[] = [];
+    const upstream = createServer((req, res) => {
+      seen.push(String(req.headers.traceparent));
+      res.end('ok');
+    });
+    upstream.listen(0, '127.0.0.1');
+    await once(upstream, 'listening');
+    const origin = `http://127.0.0.1:${String((upstream.address() as { port: number }).port)}`;
+    const { logger, lines } = capture('info');
+    const proxy = createProxy({
+      upstreams: [origin],
+      listen: { host: '127.0.0.1', port: 0 },
+      healthCheck: false,
+      logger,
+    });
+    try {
+      const { url } = await proxy.listen();
+      const res = await fetch(`${url}/users/5?secret=hunter2`);
+      expect(await res.text()).toBe('ok');
+      await expect.poll(() => lines().filter((l) => l.msg === 'request').length).toBe(1);
+      const line = lines().find((l) => l.msg === 'request')!;
+      expect(line).toMatchObject({
+        level: 30,
+        method: 'GET',
+        path: '/users/5',
+        status: 200,
+        upstream: origin,
+        attempts: 1,
+        clientIp: '127.0.0.1',
+        bytesSent: 2,
+      });
+      expect(typeof line.durationMs).toBe('number');
+      expect(seen).toHaveLength(1);
+      expect(seen[0]!.slice(3, 35)).toBe(line.traceId);
+      expect(JSON.stringify(lines())).not.toContain('hunter2');
+    } finally {
+      await proxy.close();
+      upstream.close();
+      upstream.closeAllConnections();
+    }
   });
 });

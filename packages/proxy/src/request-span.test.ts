@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
 import {
   type Attributes,
   type Context,
@@ -16,6 +18,7 @@ import {
   trace,
 } from '@opentelemetry/api';
 import { afterEach, describe, expect, it } from 'vitest';
+import { createProxy } from './proxy.js';
 import { TRACER_NAME, startRequestSpan } from './request-span.js';
 import { parseTraceparent } from './trace-context.js';
 
@@ -259,5 +262,49 @@ describe('startRequestSpan with a registered TracerProvider', () => {
     span.end({ status: 200, upstream: 'u', attempts: 1, truncated: false });
     expect(spans[0]!.events).toEqual([]);
     expect(spans[0]!.ended).toBe(1);
+  });
+});
+
+describe('spans of a running proxy', () => {
+  it('records one SERVER span per proxied request, whose id the upstream receives as parent', async () => {
+    const seen: string[] = [];
+    const upstream = createServer((req, res) => {
+      seen.push(String(req.headers.traceparent));
+      res.end('ok');
+    });
+    upstream.listen(0, '127.0.0.1');
+    await once(upstream, 'listening');
+    const port = (upstream.address() as { port: number }).port;
+    const { spans } = register();
+    const proxy = createProxy({
+      upstreams: [`http://127.0.0.1:${String(port)}`],
+      listen: { host: '127.0.0.1', port: 0 },
+      healthCheck: false,
+      logLevel: 'silent',
+    });
+    try {
+      const { url } = await proxy.listen();
+      const res = await fetch(`${url}/users/7?x=1`, { headers: { traceparent: PARENT } });
+      expect(await res.text()).toBe('ok');
+      await (await fetch(`${url}/healthz`)).text();
+      await expect.poll(() => spans.filter((s) => s.ended > 0).length).toBe(1);
+      const span = spans[0]!;
+      expect(span.kind).toBe(1 /* SERVER */);
+      expect(span.parent?.spanId).toBe('b7ad6b7169203331');
+      expect(seen).toEqual([`00-0af7651916cd43dd8448eb211c80319c-${span.context.spanId}-01`]);
+      expect(span.attributes).toMatchObject({
+        'http.request.method': 'GET',
+        'url.path': '/users/7',
+        'client.address': '127.0.0.1',
+        'http.response.status_code': 200,
+        'proxykit.attempts': 1,
+        'proxykit.upstream': `http://127.0.0.1:${String(port)}`,
+      });
+      expect(span.events.map((e) => e.name)).toEqual(['upstream.attempt']);
+    } finally {
+      await proxy.close();
+      upstream.close();
+      upstream.closeAllConnections();
+    }
   });
 });
