@@ -258,6 +258,45 @@ describe('ConnectionTracker', () => {
     await expect(drain).resolves.toEqual({ forced: 1 });
   });
 
+  it('follows requests that a checkContinue listener takes', async () => {
+    const h = await start();
+    const held: ServerResponse[] = [];
+    h.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+      res.writeContinue();
+      req.resume();
+      held.push(res);
+    });
+    await new Promise((resolve) => setImmediate(resolve));
+    const answer = new Promise<Answer>((resolve, reject) => {
+      const req = request(
+        {
+          host: '127.0.0.1',
+          port: h.port,
+          method: 'POST',
+          agent: keepAliveAgent(),
+          headers: { expect: '100-continue', 'content-length': '2' },
+        },
+        (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => (body += chunk));
+          res.on('end', () => {
+            resolve({ status: res.statusCode ?? 0, connection: res.headers.connection, body });
+          });
+        },
+      );
+      req.on('continue', () => req.end('hi'));
+      req.on('error', reject);
+    });
+    await until(() => held.length === 1);
+    expect(h.tracker.inFlight).toBe(1);
+    const drain = h.tracker.drain(10_000);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    for (const res of held) res.end('continued');
+    await expect(answer).resolves.toEqual({ status: 200, connection: 'close', body: 'continued' });
+    await expect(drain).resolves.toEqual({ forced: 0 });
+  });
+
   it('resolves at once when nothing is connected, and validates graceMs', async () => {
     const h = await start();
     expect(() => h.tracker.drain(-1)).toThrow(RangeError);

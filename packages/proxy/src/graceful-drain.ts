@@ -1,16 +1,18 @@
 /**
- * Why: `server.close()` only stops accepting; Node then waits for every keep-alive socket to go
- * away by itself, which a busy client never does, and it never tells a client with a request in
- * flight that this connection is ending. A proxy that is being replaced must drain the way
- * Envoy's drain manager and nginx's graceful shutdown do: idle keep-alive connections are closed
- * at once, a connection with a request in flight gets `Connection: close` on that response and is
- * closed right after it, a WebSocket/Upgrade tunnel keeps running, and whatever is still open at
- * the grace deadline is destroyed (and counted, so the operator learns how many were cut off).
+ * Why: `server.close()` stops accepting and (Node 19 and later) closes the connections idle at
+ * that moment, but a keep-alive connection busy with a request stays open for the client's next
+ * request, and the client is never told that this connection is ending. A proxy being replaced
+ * must drain the way Envoy's drain manager and nginx's graceful shutdown do: idle keep-alive
+ * connections close at once, a connection with a request in flight gets `Connection: close` on
+ * that response and closes right after it, a WebSocket/Upgrade tunnel keeps running, and whatever
+ * is still open at the grace deadline is destroyed (and counted, so the operator learns how many
+ * were cut off).
  *
  * The tracker follows every socket of one server from its `connection` event (`secureConnection`
- * for TLS servers) and counts the requests in flight on each from the server's `request` event to
- * the response's `finish`/`close`. A socket handed to an `upgrade` listener counts as busy until it
- * closes. There is no timer until `drain()` is called, and then exactly one, unref'd and cleared.
+ * for TLS servers) and counts the requests in flight on each, from the server's `request` event
+ * (or `checkContinue`/`checkExpectation`) to the response's `finish`/`close`. A socket handed to
+ * an `upgrade` listener counts as busy until it closes. There is no timer until `drain()` is
+ * called, and then exactly one, unref'd and cleared.
  */
 import type { Server, IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -51,26 +53,42 @@ export class ConnectionTracker {
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
       this.#onRequest(req, res);
     });
-    // An `upgrade` listener changes how Node treats upgrade requests (without one they are plain
-    // requests), so the tracker listens only while someone else does. `newListener` fires before
-    // the listener is added, hence the microtask.
-    const onUpgrade = (req: IncomingMessage): void => {
-      const state = this.#sockets.get(req.socket);
-      if (state !== undefined) state.upgraded = true;
-    };
-    const follow = (): void => {
-      const listeners = server.listeners('upgrade');
-      const mine = listeners.includes(onUpgrade);
+    // Listening to `upgrade`, `checkContinue` or `checkExpectation` changes how Node treats those
+    // requests (without a listener an upgrade is a plain request, and `Expect: 100-continue` is
+    // answered by Node and becomes a plain request), so the tracker listens to each only while
+    // someone else does. `newListener` fires before the listener is added, hence the microtask.
+    const followed: Readonly<Record<string, (req: IncomingMessage, res: ServerResponse) => void>> =
+      {
+        upgrade: (req: IncomingMessage) => {
+          const state = this.#sockets.get(req.socket);
+          if (state !== undefined) state.upgraded = true;
+        },
+        checkContinue: (req: IncomingMessage, res: ServerResponse) => {
+          this.#onRequest(req, res);
+        },
+        checkExpectation: (req: IncomingMessage, res: ServerResponse) => {
+          this.#onRequest(req, res);
+        },
+      };
+    const follow = (event: string): void => {
+      const mineListener = followed[event];
+      if (mineListener === undefined) return;
+      const listeners = server.listeners(event);
+      const mine = listeners.includes(mineListener);
       const others = listeners.length - (mine ? 1 : 0);
-      if (others > 0 && !mine) server.prependListener('upgrade', onUpgrade);
-      else if (others === 0 && mine) server.removeListener('upgrade', onUpgrade);
+      if (others > 0 && !mine) server.prependListener(event, mineListener);
+      else if (others === 0 && mine) server.removeListener(event, mineListener);
     };
     const onListenerChange = (event: string | symbol): void => {
-      if (event === 'upgrade') queueMicrotask(follow);
+      if (typeof event === 'string' && event in followed) {
+        queueMicrotask(() => {
+          follow(event);
+        });
+      }
     };
     server.on('newListener', onListenerChange);
     server.on('removeListener', onListenerChange);
-    follow();
+    for (const event of Object.keys(followed)) follow(event);
   }
 
   /** Open connections right now. */
