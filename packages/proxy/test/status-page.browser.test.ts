@@ -96,6 +96,8 @@ async function newPage(): Promise<Page> {
   const context = await browser.newContext({ viewport: { width: 1100, height: 420 } });
   cleanups.push(() => context.close());
   const page = await context.newPage();
+  // Fail with playwright's message (which selector never matched) before vitest's own timeout.
+  page.setDefaultTimeout(10_000);
   const problems: string[] = [];
   page.on('pageerror', (error) => problems.push(error.message));
   page.on('dialog', (dialog) => {
