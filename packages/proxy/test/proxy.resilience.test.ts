@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -230,6 +231,48 @@ describe('rate limit', () => {
     expect(statuses).toEqual([200, 200, 429]);
     expect(Number(retryAfter)).toBeGreaterThanOrEqual(1);
     expect(upstream.requests).toBe(2);
+  });
+});
+
+describe('rate limit shared through Redis', () => {
+  it('answers 429 once the client used its burst across two proxies', async () => {
+    const port = await closedPort();
+    const redis = spawn(
+      'redis-server',
+      ['--port', String(port), '--save', '', '--appendonly', 'no'],
+      {
+        stdio: 'ignore',
+      },
+    );
+    cleanup.push(async () => {
+      redis.kill('SIGKILL');
+      await once(redis, 'exit');
+    });
+    const upstream = await track(echoUpstream('a'));
+    const options = {
+      upstreams: [upstream.url],
+      rateLimitRps: 1,
+      rateLimitBurst: 1,
+      rateLimitRedisUrl: `redis://127.0.0.1:${String(port)}`,
+      trustedProxies: ['127.0.0.1/32'],
+    };
+    const first = await proxyFor(options);
+    const second = await proxyFor(options);
+    // Until both proxies reach Redis each decides alone; then a client's one token, spent at one
+    // proxy, is gone at the other too.
+    const deadline = Date.now() + 10_000;
+    let refused: Awaited<ReturnType<typeof send>> | undefined;
+    for (let i = 0; refused === undefined && Date.now() < deadline; i++) {
+      const headers = {
+        'x-forwarded-for': `198.51.100.${String(i % 250)}, 10.0.0.${String(i % 250)}`,
+      };
+      expect((await send(`${first}/`, { headers })).status).toBe(200);
+      const other = await send(`${second}/`, { headers });
+      if (other.status === 429) refused = other;
+      else await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(refused?.status).toBe(429);
+    expect(Number(refused?.headers['retry-after'])).toBeGreaterThanOrEqual(1);
   });
 });
 
