@@ -100,6 +100,7 @@ export const MAX_WARM_POOL_SIZE = 1_000;
 
 /** A bad `L4_*` environment variable: the message is one line naming it, its value and what is allowed. */
 export class L4ConfigError extends Error {
+  /** Always `'L4ConfigError'`. */
   override readonly name: string = 'L4ConfigError';
 
   /**
@@ -311,7 +312,10 @@ export const ENV_DEFAULTS = {
   metricsListen: '127.0.0.1:8082',
 } as const;
 
-type Env = Readonly<Record<string, string | undefined>>;
+/** Environment variables by name, as `process.env`. */
+export type L4Environment = Readonly<Record<string, string | undefined>>;
+
+type Env = L4Environment;
 
 function envString(env: Env, name: string): string | undefined {
   const value = env[name];
@@ -391,7 +395,7 @@ function envAddress(env: Env, name: string, fallback: string, allowOff: boolean)
  *
  * @throws L4ConfigError naming the first bad variable, its value and what is allowed
  */
-export function loadForwarderConfigFromEnv(env: Env = process.env): ForwarderConfig {
+export function loadForwarderConfigFromEnv(env: L4Environment = process.env): ForwarderConfig {
   const d = DEFAULT_FORWARDER_CONFIG;
   const backendsRaw = envString(env, 'L4_BACKENDS');
   const backendsAllowed =

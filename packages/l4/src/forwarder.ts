@@ -336,7 +336,8 @@ export class LocalForwarder implements AsyncDisposable {
         connection.controller = undefined;
         if (client.destroyed) {
           socket.destroy();
-          break;
+          this.#finish(client);
+          return;
         }
         this.#connected(connection, entry, socket, undefined);
         return;

@@ -8,6 +8,7 @@ export {
   L4_ENV_VARIABLES,
   L4_LB_POLICIES,
   L4ConfigError,
+  type L4Environment,
   type L4LbPolicy,
   type ListenAddress,
   loadForwarderConfigFromEnv,
@@ -49,13 +50,4 @@ export {
   mergeSnapshots,
   WorkerCounters,
 } from './worker-counters.js';
-export {
-  type Distribution,
-  nodeHasReusePort,
-  reusePortSupported,
-  startWorkerGroup,
-  type WorkerGroup,
-  type WorkerInit,
-  type WorkerMessage,
-  WORKER_ENV,
-} from './workers.js';
+export { type Distribution, nodeHasReusePort, reusePortSupported } from './workers.js';
