@@ -134,12 +134,15 @@ describe('the /status page of a real proxy', () => {
       circuitBreakerFailureThreshold: 2,
       circuitBreakerOpenMs: 60_000,
       logLevel: 'silent',
+      metricsBearerToken: 'status-token',
     });
     cleanups.push(() => proxy.close());
     const address = await proxy.listen();
 
     const page = await newPage();
-    await page.goto(`${address.url}/status`);
+    // A browser cannot send the bearer header when opening a page: it passes the token in the
+    // query, and the page sends it as a bearer token when it polls status.json.
+    await page.goto(`${address.url}/status?token=status-token`);
     await page.waitForSelector(row(a.url, '[data-healthy="true"][data-breaker="closed"]'));
     await page.waitForSelector(row(b.url, '[data-healthy="true"][data-breaker="closed"]'));
     await page.waitForSelector('#state[data-state="ready"]');
