@@ -52,6 +52,10 @@ describe('forwardingHeaders from an untrusted peer', () => {
     );
   });
 
+  it('writes for=unknown when the socket has no address any more (RFC 7239 §6.2)', () => {
+    expect(forward('', { host: 'a' }).headers.forwarded).toBe('for=unknown;host=a;proto=http');
+  });
+
   it('gives an empty X-Forwarded-Host when there is no Host (HTTP/1.0)', () => {
     expect(forward('203.0.113.7', {}).headers['x-forwarded-host']).toBe('');
   });

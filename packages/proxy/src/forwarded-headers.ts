@@ -163,9 +163,10 @@ function unquote(value: string): string {
   return value.slice(1, -1).replace(/\\(.)/g, '$1');
 }
 
-/** RFC 7239 §6: an IPv6 node is bracketed, and then must be quoted. */
+/** RFC 7239 §6: an IPv6 node is bracketed, and then must be quoted; a peer with no address is `unknown`. */
 function forwardedNode(address: string): string {
-  return address.includes(':') ? `"[${address}]"` : quoteIfNeeded(address);
+  if (parseIp(address) === undefined) return 'unknown';
+  return address.includes(':') ? `"[${address}]"` : address;
 }
 
 function quoteIfNeeded(value: string): string {
