@@ -20,7 +20,6 @@ import {
 } from './demo-upstreams.js';
 import { configFromEnv } from './env-config.js';
 import type { ProxyConfig } from './proxy-config.js';
-import { runPrimary, runSingle, runWorker, workerInit } from './workers.js';
 
 /** Reads and checks the configuration, or prints the one-line error and exits 1. */
 function loadConfig(): { config: ProxyConfig; failing: number[] } {
@@ -40,6 +39,8 @@ function loadConfig(): { config: ProxyConfig; failing: number[] } {
 async function main(): Promise<void> {
   const { config, failing } = loadConfig();
   const logger = createLogger(config.logLevel);
+  // Loaded once the configuration is known to be good, so a bad one fails fast.
+  const { runPrimary, runSingle, runWorker, workerInit } = await import('./workers.js');
 
   const init = workerInit(process.env);
   if (init !== undefined) {

@@ -334,6 +334,8 @@ export async function runPrimary(options: RunOptions): Promise<void> {
     };
     const worker = cluster.fork({ [WORKER_ENV]: JSON.stringify(init) });
     members.set(worker, n);
+    // A message to a worker that just died fails with EPIPE; its 'exit' is what counts.
+    worker.on('error', () => undefined);
     return new Promise<ProxyAddress>((resolve, reject) => {
       let started = false;
       worker.on('message', (message: unknown) => {
