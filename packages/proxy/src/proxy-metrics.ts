@@ -8,7 +8,10 @@
  * application with its own metrics, never collide. Cardinality is bounded: paths go through
  * {@link PathLabeler}, methods outside the standard set become `OTHER`, and per-upstream series are
  * keyed by the configured upstreams only. Upstream health, breaker state and in-flight counts are
- * read from the proxy's live status when Prometheus scrapes, not tracked on the request path.
+ * read from the proxy's live status when Prometheus scrapes, not tracked on the request path; the
+ * per-request counts and latency buckets are plain numbers that prom-client reads at scrape time
+ * too, because hashing a label set per request (what `counter.inc(labels)` does) costs several
+ * microseconds a request.
  */
 import {
   Counter,
