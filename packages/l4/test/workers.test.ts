@@ -55,5 +55,5 @@ describe('createForwarder with workers', () => {
     for (let i = 0; i < 5; i++)
       expect(await echo(port, `after ${String(i)}`)).toBe(`after ${String(i)}`);
     await forwarder.shutdown(1_000);
-  }, 30_000);
+  }, 60_000);
 });
