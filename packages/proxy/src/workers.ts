@@ -60,11 +60,8 @@ export class RestartBudget {
   }
 }
 
-/** One demo upstream and whether it is failing, as relayed between primary and workers. */
-interface DemoState {
-  readonly name: string;
-  readonly failing: boolean;
-}
+/** The demo upstreams and whether each is failing, as relayed between primary and workers. */
+type DemoStates = ReturnType<DemoControl['upstreams']>;
 
 /** What a worker is started with (in {@link WORKER_ENV}). */
 export interface WorkerInit {
@@ -73,16 +70,41 @@ export interface WorkerInit {
   /** The upstreams to proxy (the primary's demo upstreams in demo mode). */
   readonly upstreams: readonly string[];
   /** The demo upstreams' state, in demo mode. */
-  readonly demo?: readonly DemoState[];
+  readonly demo?: ReturnType<DemoControl['upstreams']>;
 }
 
-/** Messages between the primary and its workers. */
+/** Messages between the primary and its workers (over the cluster's IPC channel). */
 export type WorkerMessage =
-  | { readonly proxy: 'listening'; readonly address: ProxyAddress }
-  | { readonly proxy: 'failed'; readonly message: string }
-  | { readonly proxy: 'shutdown' }
-  | { readonly proxy: 'demo-set'; readonly name: string; readonly failing: boolean }
-  | { readonly proxy: 'demo-state'; readonly upstreams: readonly DemoState[] };
+  | {
+      /** Worker → primary: the worker's proxy listens. */
+      readonly proxy: 'listening';
+      /** Where it listens. */
+      readonly address: ProxyAddress;
+    }
+  | {
+      /** Worker → primary: the worker could not start. */
+      readonly proxy: 'failed';
+      /** Why. */
+      readonly message: string;
+    }
+  | {
+      /** Primary → worker: drain and exit. */
+      readonly proxy: 'shutdown';
+    }
+  | {
+      /** Worker → primary: the status page flipped a demo upstream. */
+      readonly proxy: 'demo-set';
+      /** The demo upstream's name. */
+      readonly name: string;
+      /** Its new state. */
+      readonly failing: boolean;
+    }
+  | {
+      /** Primary → workers: the demo upstreams' state after a change. */
+      readonly proxy: 'demo-state';
+      /** Every demo upstream. */
+      readonly upstreams: ReturnType<DemoControl['upstreams']>;
+    };
 
 /** What a running proxy process needs from the CLI. */
 export interface RunOptions {
@@ -192,13 +214,13 @@ export async function runSingle(options: RunOptions): Promise<void> {
 
 /** The demo switch inside a worker: a local copy of the primary's state; changes go through it. */
 class RelayedDemoControl implements DemoControl {
-  #state: readonly DemoState[];
+  #state: DemoStates;
 
-  constructor(state: readonly DemoState[]) {
+  constructor(state: DemoStates) {
     this.#state = state;
   }
 
-  upstreams(): readonly DemoState[] {
+  upstreams(): DemoStates {
     return this.#state;
   }
 
@@ -211,7 +233,7 @@ class RelayedDemoControl implements DemoControl {
     process.send?.({ proxy: 'demo-set', name, failing } satisfies WorkerMessage);
   }
 
-  update(state: readonly DemoState[]): void {
+  update(state: DemoStates): void {
     this.#state = state;
   }
 }
