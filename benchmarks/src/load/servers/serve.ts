@@ -21,6 +21,10 @@ const CLOSE_TIMEOUT_MS = 2_000;
  * their type) and reports its ports to the parent.
  */
 export function serve(start: (options: unknown) => Promise<Served>): void {
+  // tsx turns source maps on, which makes every `error.stack` parse the maps of the built
+  // packages: a cost the servers would not pay in production (the proxies format a stack for
+  // each request aborted when a load generator closes its connections), so it is turned off.
+  process.setSourceMapsEnabled(false);
   const options: unknown = JSON.parse(process.argv[2] ?? '{}');
   start(options).then(
     (served) => {
