@@ -10,7 +10,7 @@ import { connect } from 'node:net';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 /** The CLI's source. */
-export const CLI_SOURCE = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
+export const CLI_SOURCE: string = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 

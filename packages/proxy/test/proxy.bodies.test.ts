@@ -189,11 +189,19 @@ describe('aborts and resets', () => {
         const req = httpRequest(`${url}/partial`, { agent: false }, (res) => {
           let bytes = 0;
           res.on('data', (chunk: Buffer) => (bytes += chunk.length));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, bytes, complete: true }));
-          res.on('error', () => resolve({ status: res.statusCode ?? 0, bytes, complete: false }));
-          res.on('aborted', () => resolve({ status: res.statusCode ?? 0, bytes, complete: false }));
+          res.on('end', () => {
+            resolve({ status: res.statusCode ?? 0, bytes, complete: true });
+          });
+          res.on('error', () => {
+            resolve({ status: res.statusCode ?? 0, bytes, complete: false });
+          });
+          res.on('aborted', () => {
+            resolve({ status: res.statusCode ?? 0, bytes, complete: false });
+          });
         });
-        req.on('error', () => resolve({ status: 0, bytes: 0, complete: false }));
+        req.on('error', () => {
+          resolve({ status: 0, bytes: 0, complete: false });
+        });
         req.end();
       },
     );
@@ -214,11 +222,19 @@ describe('aborts and resets', () => {
     const complete = await new Promise<boolean>((resolve) => {
       const req = httpRequest(`${url}/chunked`, { agent: false }, (res) => {
         res.resume();
-        res.on('end', () => resolve(true));
-        res.on('error', () => resolve(false));
-        res.on('aborted', () => resolve(false));
+        res.on('end', () => {
+          resolve(true);
+        });
+        res.on('error', () => {
+          resolve(false);
+        });
+        res.on('aborted', () => {
+          resolve(false);
+        });
       });
-      req.on('error', () => resolve(false));
+      req.on('error', () => {
+        resolve(false);
+      });
       req.end();
     });
     expect(complete).toBe(false);

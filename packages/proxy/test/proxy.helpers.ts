@@ -2,8 +2,8 @@
 // a plain node:http client (so tests control every header byte), and cleanup.
 
 import { once } from 'node:events';
+import type { Agent } from 'node:http';
 import {
-  Agent,
   createServer,
   request as httpRequest,
   type IncomingHttpHeaders,
