@@ -54,6 +54,64 @@ const get = stack(retry, new TimeoutLayer({ timeoutMs: 100 })).wrap(async (url: 
 const response: Promise<{ status: number; url: string }> = get('http://127.0.0.1/');
 export { response };
 `,
+  '@proxykit/rate-limit': `
+import { KeyedRateLimiter, RateLimitLayer, TokenBucket } from '@proxykit/rate-limit';
+const perClient = new KeyedRateLimiter<string>({
+  limiter: new TokenBucket({ capacity: 3, refillPerSecond: 2 }),
+  maxKeys: 10_000,
+});
+const limited = new RateLimitLayer({ limiter: perClient, key: (client: string) => client }).wrap(
+  async (client: string) => client.length,
+);
+const length: Promise<number> = limited('10.0.0.1');
+export { length };
+`,
+  '@proxykit/load-balancer': `
+import { stack, type CallContext } from '@proxykit/core';
+import { LoadBalancerLayer, PeakEwma, upstreamOf } from '@proxykit/load-balancer';
+interface Backend { readonly name: string; readonly port: number }
+const balancer = new PeakEwma<Backend>({ upstreams: [{ name: 'a', port: 1 }, { name: 'b', port: 2 }] });
+const call = stack(new LoadBalancerLayer({ balancer })).wrap(
+  async (path: string, ctx: CallContext) => \`\${upstreamOf<Backend>(ctx)?.name ?? 'none'}\${path}\`,
+);
+const answer: Promise<string> = call('/');
+export { answer };
+`,
+  '@proxykit/health-check': `
+import { ActiveHealthChecker, HttpProbe, type HealthState } from '@proxykit/health-check';
+const checker = new ActiveHealthChecker({
+  probe: new HttpProbe({ path: '/healthz' }),
+  targets: [{ name: 'a', host: '127.0.0.1', port: 9000 }],
+  intervalMs: 1_000,
+});
+const off = checker.onHealthChange(({ to }: { to: HealthState }) => { void to; });
+off();
+const closed: Promise<void> = checker[Symbol.asyncDispose]();
+export { closed };
+`,
+  '@proxykit/upstream-pool': `
+import { socketFactory, Upstream, UpstreamPool } from '@proxykit/upstream-pool';
+const upstream = Upstream.parse('tcp://127.0.0.1:9000', { name: 'echo' });
+const pool = new UpstreamPool({ factory: socketFactory({ connectTimeoutMs: 1_000 }), max: 10, upstreams: [upstream] });
+async function use(): Promise<number> {
+  await using lease = await pool.acquire(upstream, { signal: AbortSignal.timeout(1_000) });
+  return lease.resource.bytesWritten;
+}
+export { use };
+`,
+  '@proxykit/proxy': `
+import { createProxy, configFromEnv, type ProxyConfig } from '@proxykit/proxy';
+const fromEnv: ProxyConfig = configFromEnv({ REVERSE_PROXY_UPSTREAMS: 'http://127.0.0.1:9000' });
+const proxy = createProxy({ upstreams: ['http://127.0.0.1:9000'], listen: { host: '127.0.0.1', port: 0 }, logLevel: 'silent' });
+const url: Promise<string> = proxy.listen().then((address) => address.url);
+export { fromEnv, url };
+`,
+  '@proxykit/l4': `
+import { createForwarder } from '@proxykit/l4';
+const forwarder = createForwarder({ listen: '127.0.0.1:0', backends: ['127.0.0.1:9000'], warmPoolSize: 2 });
+const port: Promise<number> = forwarder.listen().then((address) => address.port);
+export { port };
+`,
 };
 
 /** The consumer's compiler options: a strict Node 20 project that also checks our .d.ts files. */
