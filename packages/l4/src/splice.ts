@@ -6,13 +6,16 @@
 // one side destroys the other at once, and one idle timeout covers both directions. Listeners are
 // shared module-level functions that find the peer through a symbol on the socket: nothing is
 // allocated per chunk and no closure per connection. Bytes are counted from the sockets'
-// own `bytesRead`/`bytesWritten`, not per chunk.
+// own `bytesRead`/`bytesWritten`, not per chunk. The idle timeout is a coarse per-process sweep
+// (idle-sweep.ts), not `socket.setTimeout`, which re-arms a timer on every read and write.
 
 import type { Socket } from 'node:net';
+import { type IdleSweep, idleSweepFor } from './idle-sweep.js';
 
 const PEER = Symbol('proxykit.l4.peer');
 const DONE = Symbol('proxykit.l4.done');
 const CLIENT = Symbol('proxykit.l4.client');
+const SWEEP = Symbol('proxykit.l4.sweep');
 
 /** Called once when both sockets of a splice are closed, with the client socket. */
 export type SpliceDone = (client: Socket) => void;
@@ -22,6 +25,7 @@ interface Spliced extends Socket {
   [PEER]: Spliced;
   [DONE]: SpliceDone | undefined;
   [CLIENT]: boolean;
+  [SWEEP]: IdleSweep | undefined;
 }
 
 function onData(this: Spliced, chunk: Buffer): void {
@@ -52,19 +56,17 @@ function onClose(this: Spliced, hadError: boolean): void {
   if (done !== undefined && peer.destroyed) {
     this[DONE] = undefined;
     peer[DONE] = undefined;
-    done(this[CLIENT] ? this : peer);
+    const client = this[CLIENT] ? this : peer;
+    client[SWEEP]?.remove(client);
+    done(client);
   }
-}
-
-function onTimeout(this: Spliced): void {
-  this.destroy();
-  this[PEER].destroy();
 }
 
 function attach(socket: Spliced, peer: Spliced, done: SpliceDone, isClient: boolean): void {
   socket[PEER] = peer;
   socket[CLIENT] = isClient;
   socket[DONE] = done;
+  socket[SWEEP] = undefined;
   socket.on('data', onData);
   socket.on('drain', onDrain);
   socket.on('end', onEnd);
@@ -76,8 +78,8 @@ function attach(socket: Spliced, peer: Spliced, done: SpliceDone, isClient: bool
  * Forwards bytes both ways between two connected sockets until both are closed, then calls
  * `done(client)` once (`done` can be one function shared by every connection). Both sockets must have been created with `allowHalfOpen: true`, so a FIN from
  * one side ends the other side's writing only. `idleTimeoutMs` (0 for none) closes both when no
- * byte moves either way for that long; it is armed on `client`, whose timer every read and every
- * write refreshes, so one timer serves both directions.
+ * byte is read either way for that long (checked by a per-process sweep: after between 1 and
+ * 1.25 × `idleTimeoutMs` of silence); nothing is armed per chunk.
  */
 export function splice(
   client: Socket,
@@ -89,10 +91,6 @@ export function splice(
   const b = backend as Spliced;
   attach(a, b, done, true);
   attach(b, a, done, false);
-  if (idleTimeoutMs > 0) {
-    a.setTimeout(idleTimeoutMs);
-    a.on('timeout', onTimeout);
-  }
   // Either side may already be gone (a client that left while the backend was connecting).
   if (a.destroyed || b.destroyed) {
     a.destroy();
@@ -110,6 +108,11 @@ export function splice(
   // and its FIN while the backend was connecting, whose 'end' had no listener yet) is passed on now.
   if (a.readableEnded) b.end();
   if (b.readableEnded) a.end();
+  if (idleTimeoutMs > 0) {
+    const sweep = idleSweepFor(idleTimeoutMs);
+    a[SWEEP] = sweep;
+    sweep.add(a, b);
+  }
   // Data that arrived before the splice (buffered while connecting) flows now, in order.
   if (a.isPaused()) a.resume();
   if (b.isPaused()) b.resume();
