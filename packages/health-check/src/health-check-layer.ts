@@ -7,11 +7,14 @@
  *
  * The hot path, like the circuit breaker's closed path: the outcome is recorded on a side branch
  * (`pending.then(onValue, onError)`) with handlers shared per upstream, and the caller gets the
- * inner promise itself — no promise hop. A call without a context allocates nothing more than
- * that `.then`; a call with one costs one small closure, made outside the hot function (so the
- * hot function has no captured variables and allocates no scope of its own), which lets the
- * caller's own abort be told apart from the upstream's failure (the signal is read only if the
- * call fails). A successful call then costs its handler one comparison.
+ * inner promise itself — no promise hop. A call whose context cannot abort (a context of core's own
+ * kind whose signal is `NEVER_ABORTED`, such as `rootContext` and the contexts made from it)
+ * allocates nothing more than that `.then`. Any other call costs one small closure, made outside
+ * the hot function (so the hot function has no captured variables and allocates no scope of its
+ * own), which keeps the context so that the caller's own abort can be told apart from the
+ * upstream's failure (the signal is read only if the call fails: a `TimeoutLayer` context creates
+ * it on first read). With the default classifier a successful call costs its handler one
+ * comparison.
  *
  * Finding the upstream's state: the layer remembers, for the last few upstream objects it saw,
  * which state each belongs to (a scan of a handful of identities, with the name checked, is
