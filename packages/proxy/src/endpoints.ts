@@ -110,10 +110,9 @@ export class EndpointHandler {
         return;
       case '/status': {
         const page = renderStatusPage(options.board.report());
-        res.writeHead(200, {
-          ...STATUS_PAGE_HEADERS,
-          'content-length': String(Buffer.byteLength(page)),
-        });
+        // Set apart so that the access log can read it back (its body byte count).
+        res.setHeader('content-length', Buffer.byteLength(page));
+        res.writeHead(200, STATUS_PAGE_HEADERS);
         res.end(req.method === 'HEAD' ? undefined : page);
         return;
       }
@@ -156,10 +155,8 @@ function sendText(res: ServerResponse, status: number, text: string): void {
 
 function send(res: ServerResponse, status: number, contentType: string, body: string): void {
   if (res.headersSent || res.destroyed) return;
-  res.writeHead(status, {
-    'content-type': contentType,
-    'content-length': String(Buffer.byteLength(body)),
-    'cache-control': 'no-store',
-  });
+  // Set apart so that the access log can read it back (its body byte count).
+  res.setHeader('content-length', Buffer.byteLength(body));
+  res.writeHead(status, { 'content-type': contentType, 'cache-control': 'no-store' });
   res.end(res.req.method === 'HEAD' ? undefined : body);
 }

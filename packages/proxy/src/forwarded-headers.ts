@@ -43,19 +43,44 @@ export interface ForwardingResult {
 /** RFC 9110 token characters: a `Forwarded` value made only of these needs no quotes. */
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
+/** The last answer for an untrusted peer, which depends on nothing but the key kept with it. */
+interface UntrustedAnswer {
+  readonly peerAddress: string;
+  readonly host: string;
+  readonly encrypted: boolean;
+  readonly trusted: TrustedProxies;
+  readonly result: ForwardingResult;
+}
+
+// Requests on one keep-alive connection (and most clients) repeat the same peer and Host: the
+// answer for an untrusted peer is kept and handed out again (it is frozen), which spares parsing
+// the address, the trust check and building the strings on every request.
+let lastUntrusted: UntrustedAnswer | undefined;
+
 /**
  * Computes the forwarding headers and the client address for one request under the trusted-proxy
- * policy. Pure: reads only its input.
+ * policy. Reads only its input; the (frozen) answer for an untrusted peer is handed out again while
+ * the peer, Host, scheme and policy repeat.
  */
 export function forwardingHeaders(input: ForwardingInput): ForwardingResult {
   const { headers, trusted } = input;
+  const host = first(headers.host) ?? '';
+  const last = lastUntrusted;
+  if (
+    last !== undefined &&
+    last.peerAddress === input.peerAddress &&
+    last.host === host &&
+    last.encrypted === input.encrypted &&
+    last.trusted === trusted
+  ) {
+    return last.result;
+  }
   const peer = parseIp(input.peerAddress)?.address ?? input.peerAddress;
   const proto = input.encrypted ? 'https' : 'http';
-  const host = first(headers.host) ?? '';
   const ownElement = `for=${forwardedNode(peer)};host=${quoteIfNeeded(host)};proto=${proto}`;
 
   if (!trusted.trusts(peer)) {
-    return {
+    const result: ForwardingResult = {
       clientIp: peer,
       headers: {
         'x-forwarded-for': peer,
@@ -64,6 +89,14 @@ export function forwardingHeaders(input: ForwardingInput): ForwardingResult {
         forwarded: ownElement,
       },
     };
+    lastUntrusted = Object.freeze({
+      peerAddress: input.peerAddress,
+      host,
+      encrypted: input.encrypted,
+      trusted,
+      result: Object.freeze({ clientIp: peer, headers: Object.freeze(result.headers) }),
+    });
+    return lastUntrusted.result;
   }
 
   const xff = joined(headers['x-forwarded-for']);

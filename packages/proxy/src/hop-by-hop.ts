@@ -27,42 +27,80 @@ export type HeaderInput =
   IncomingHttpHeaders | Readonly<Record<string, string | string[] | number | undefined>>;
 
 /**
+ * True when `name` (any case) is one of {@link HOP_BY_HOP_HEADERS}. Most names are ruled out by
+ * their length alone, without lower-casing them.
+ */
+function isAlwaysHopByHop(name: string): boolean {
+  switch (name.length) {
+    case 2:
+    case 7:
+    case 10:
+    case 16:
+    case 17:
+    case 18:
+    case 19:
+      return HOP_BY_HOP_HEADERS.has(name.toLowerCase());
+    default:
+      return false;
+  }
+}
+
+/**
  * Returns a new header object without the hop-by-hop names and without every name listed in
  * `Connection` (compared case-insensitively). Other names keep their spelling and value; numbers
  * become strings and `undefined` entries are dropped. The input is not modified.
+ *
+ * One pass over the names: the `Connection` values met on the way are kept aside, and the names
+ * they list (rare in practice) are left out of a second copy at the end.
  */
 export function stripHopByHop(headers: HeaderInput): Record<string, string | string[]> {
-  const listed = connectionTokens(headers);
   const out: Record<string, string | string[]> = {};
+  let connection: (string | string[] | number)[] | undefined;
   for (const name of Object.keys(headers)) {
     const value = headers[name];
     if (value === undefined) continue;
-    const lower = name.toLowerCase();
-    if (HOP_BY_HOP_HEADERS.has(lower) || listed?.has(lower) === true) continue;
-    const kept = typeof value === 'number' ? String(value) : value;
-    if (name === '__proto__') {
-      // A header called `__proto__` is a header, not a prototype.
-      Object.defineProperty(out, name, { value: kept, enumerable: true, writable: true });
-    } else {
-      out[name] = kept;
+    if (isAlwaysHopByHop(name)) {
+      if (name.length === 10 && name.toLowerCase() === 'connection')
+        (connection ??= []).push(value);
+      continue;
     }
+    put(out, name, typeof value === 'number' ? String(value) : value);
   }
-  return out;
+  return connection === undefined ? out : withoutListed(out, connection);
 }
 
-/** Names listed in every `Connection` header of `headers`, lower case; `undefined` when none. */
-function connectionTokens(headers: HeaderInput): Set<string> | undefined {
-  let tokens: Set<string> | undefined;
-  for (const name of Object.keys(headers)) {
-    if (name.length !== 10 || name.toLowerCase() !== 'connection') continue;
-    const value = headers[name];
-    const values = Array.isArray(value) ? value : value === undefined ? [] : [String(value)];
-    for (const list of values) {
+function put(
+  headers: Record<string, string | string[]>,
+  name: string,
+  value: string | string[],
+): void {
+  if (name === '__proto__') {
+    // A header called `__proto__` is a header, not a prototype.
+    Object.defineProperty(headers, name, { value, enumerable: true, writable: true });
+  } else {
+    headers[name] = value;
+  }
+}
+
+/** `headers` without the names listed in the `Connection` values (compared case-insensitively). */
+function withoutListed(
+  headers: Record<string, string | string[]>,
+  connection: readonly (string | string[] | number)[],
+): Record<string, string | string[]> {
+  let listed: Set<string> | undefined;
+  for (const value of connection) {
+    for (const list of Array.isArray(value) ? value : [String(value)]) {
       for (const token of list.split(',')) {
         const trimmed = token.trim().toLowerCase();
-        if (trimmed !== '') (tokens ??= new Set()).add(trimmed);
+        if (trimmed !== '') (listed ??= new Set()).add(trimmed);
       }
     }
   }
-  return tokens;
+  if (listed === undefined) return headers;
+  const out: Record<string, string | string[]> = {};
+  for (const name of Object.keys(headers)) {
+    const value = headers[name];
+    if (value !== undefined && !listed.has(name.toLowerCase())) put(out, name, value);
+  }
+  return out;
 }

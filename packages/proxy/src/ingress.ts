@@ -65,12 +65,23 @@ export function reportLocalAnswer(
       attempts: 0,
       clientIp,
       traceId: '',
-      bytesSent: 0,
+      bytesSent: localBodyBytes(req, res),
       truncated: !res.writableFinished,
     });
   };
   if (res.closed) report();
   else res.once('close', report);
+}
+
+/**
+ * The body bytes of a response the proxy answered itself: every such answer declares its
+ * Content-Length (set with `setHeader`) and is written whole, so a finished one sent exactly that
+ * many bytes (none for HEAD); an unfinished one is counted as 0.
+ */
+function localBodyBytes(req: IncomingMessage, res: ServerResponse): number {
+  if (!res.writableFinished || req.method === 'HEAD') return 0;
+  const length = Number(res.getHeader('content-length'));
+  return Number.isSafeInteger(length) && length > 0 ? length : 0;
 }
 
 /** Creates the ingress server (not listening yet). */

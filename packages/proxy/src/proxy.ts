@@ -232,17 +232,23 @@ class ProxyExchange implements AttemptSink {
     const forwarded = forwarding.headers;
     const userAgent = req.headers['user-agent'];
     const host = req.headers.host;
+    const parent = parseTraceparent(typeof traceparent === 'string' ? traceparent : undefined);
     this.#span = startRequestSpan({
       method: req.method ?? 'GET',
       path,
-      parent: parseTraceparent(typeof traceparent === 'string' ? traceparent : undefined),
+      parent,
       clientIp: forwarding.clientIp,
       scheme: forwarded['x-forwarded-proto'],
       ...(host === undefined ? {} : { host }),
       ...(userAgent === undefined ? {} : { userAgent }),
     });
     // Request modifiers: hop-by-hop first, then our own headers.
-    this.#headers = upstreamRequestHeaders(req.headers, forwarded, this.#span.traceparent);
+    this.#headers = upstreamRequestHeaders(
+      req.headers,
+      forwarded,
+      this.#span.traceparent,
+      parent !== undefined,
+    );
     res.on('close', this.#onClose);
   }
 
@@ -562,45 +568,105 @@ function ingressHandlers(runtime: ProxyRuntime, endpoints: EndpointHandler): Ing
     },
     upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
       const forwarding = forwardingOf(req);
-      const entry = runtime.selector.pick(forwarding.clientIp, undefined, 0);
-      if (entry === undefined) {
-        socket.end(
-          'HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\n\r\n',
-        );
+      // The same admission as any request, answered on the raw socket before any upstream is
+      // contacted: backpressure first (an upgrade holds its slot for the tunnel's life, as
+      // Envoy counts an upgraded stream as an active request), then the client's rate limit.
+      if (!backpressure.tryAcquire()) {
+        observer.backpressureRejected();
+        refuseUpgrade(socket, 503, String(BACKPRESSURE_RETRY_AFTER_SECONDS));
         return;
       }
-      const target = entry.upstream;
-      const trace = nextTraceparent(
-        parseTraceparent(
-          typeof req.headers.traceparent === 'string' ? req.headers.traceparent : undefined,
-        ),
-      );
-      const headers = upstreamRequestHeaders(req.headers, forwarding.headers, trace.traceparent);
-      rewriteHost(headers, target.hostHeader);
-      runtime.trackTunnel(socket);
-      const mark = runtime.selector.begin(entry);
-      const done = (): void => {
-        runtime.selector.end(entry, mark);
+      const limit = runtime.rateLimit;
+      const wait = limit === undefined ? 0 : limit.admit(forwarding.clientIp);
+      if (wait === 0) {
+        upgradeTunnel(runtime, req, socket, head, forwarding);
+        return;
+      }
+      const decide = (ms: number): void => {
+        if (ms === 0 && !socket.destroyed) {
+          upgradeTunnel(runtime, req, socket, head, forwarding);
+          return;
+        }
+        backpressure.release();
+        if (ms === 0) return;
+        observer.rateLimited();
+        refuseUpgrade(socket, 429, retryAfterSeconds(ms));
       };
-      proxyUpgrade({
-        req,
-        socket,
-        head,
-        origin: target.name,
-        headers,
-        connectTimeoutMs: runtime.config.connectTimeoutMs,
-      }).then(
-        (result) => {
-          if (result === 'tunnelled' && !socket.destroyed) socket.once('close', done);
-          else done();
-        },
-        () => {
-          done();
-          socket.destroy();
-        },
-      );
+      if (typeof wait === 'number') {
+        decide(wait);
+        return;
+      }
+      wait.then(decide, () => {
+        backpressure.release();
+        refuseUpgrade(socket, 503, '1');
+      });
     },
   };
+}
+
+const UPGRADE_REFUSALS = { 429: 'Too Many Requests', 503: 'Service Unavailable' } as const;
+
+/** Answers an Upgrade request the proxy refuses on its raw socket, and closes it. */
+function refuseUpgrade(socket: Duplex, status: 429 | 503, retryAfter: string | undefined): void {
+  if (socket.destroyed) return;
+  const retry = retryAfter === undefined ? '' : `retry-after: ${retryAfter}\r\n`;
+  socket.end(
+    `HTTP/1.1 ${String(status)} ${UPGRADE_REFUSALS[status]}\r\n${retry}connection: close\r\ncontent-length: 0\r\n\r\n`,
+  );
+}
+
+/**
+ * Routes an admitted Upgrade request and hands it to the tunnel; the backpressure slot taken at
+ * admission is given back when the tunnel closes or the upgrade is refused.
+ */
+function upgradeTunnel(
+  runtime: ProxyRuntime,
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+  forwarding: ForwardingResult,
+): void {
+  const entry = runtime.selector.pick(forwarding.clientIp, undefined, 0);
+  if (entry === undefined) {
+    runtime.backpressure.release();
+    refuseUpgrade(socket, 503, undefined);
+    return;
+  }
+  const target = entry.upstream;
+  const parent = parseTraceparent(
+    typeof req.headers.traceparent === 'string' ? req.headers.traceparent : undefined,
+  );
+  const trace = nextTraceparent(parent);
+  const headers = upstreamRequestHeaders(
+    req.headers,
+    forwarding.headers,
+    trace.traceparent,
+    parent !== undefined,
+  );
+  rewriteHost(headers, target.hostHeader);
+  runtime.trackTunnel(socket);
+  const mark = runtime.selector.begin(entry);
+  const done = (): void => {
+    runtime.selector.end(entry, mark);
+    runtime.backpressure.release();
+  };
+  proxyUpgrade({
+    req,
+    socket,
+    head,
+    origin: target.name,
+    headers,
+    connectTimeoutMs: runtime.config.connectTimeoutMs,
+  }).then(
+    (result) => {
+      if (result === 'tunnelled' && !socket.destroyed) socket.once('close', done);
+      else done();
+    },
+    () => {
+      done();
+      socket.destroy();
+    },
+  );
 }
 
 /**

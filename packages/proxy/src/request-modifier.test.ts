@@ -31,6 +31,15 @@ describe('upstreamRequestHeaders', () => {
     });
   });
 
+  it('keeps tracestate for a continued trace and drops it for a new one', () => {
+    const incoming = { host: 'shop.example', tracestate: 'vendor=1' };
+    expect(upstreamRequestHeaders(incoming, forwarding, 'tp', true).tracestate).toBe('vendor=1');
+    expect(upstreamRequestHeaders(incoming, forwarding, 'tp', false)).not.toHaveProperty(
+      'tracestate',
+    );
+    expect(incoming.tracestate).toBe('vendor=1');
+  });
+
   it('rewrites Host per attempt', () => {
     const headers = upstreamRequestHeaders({ host: 'shop.example' }, forwarding, 'tp');
     rewriteHost(headers, '10.0.0.1:8080');

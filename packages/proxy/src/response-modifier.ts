@@ -54,9 +54,10 @@ export function sendProxyError(
 ): void {
   if (res.headersSent || res.destroyed) return;
   const body = `${REASONS[status] ?? 'Error'}\n`;
+  // Set apart so that the access log can read it back (its body byte count).
+  res.setHeader('content-length', Buffer.byteLength(body));
   res.writeHead(status, {
     'content-type': 'text/plain; charset=utf-8',
-    'content-length': String(Buffer.byteLength(body)),
     'cache-control': 'no-store',
     ...extra,
   });

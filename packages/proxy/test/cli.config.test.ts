@@ -1,3 +1,5 @@
+import { once } from 'node:events';
+import { createServer, type AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { configFromEnv } from '../src/env-config.js';
 import { killAll, spawnCli } from './cli.helpers.js';
@@ -42,13 +44,29 @@ describe('proxykit-proxy configuration errors', () => {
     expect(cli.stdout()).toBe('');
   });
 
-  it('reports a start-up failure (port in use) in one line and exits 1', async () => {
-    const first = spawnCli({ REVERSE_PROXY_LOG_LEVEL: 'info' });
-    const line = await first.waitForLog((l) => typeof l.status === 'string');
-    const port = new URL(line.url as string).port;
-    const second = spawnCli({ REVERSE_PROXY_LISTEN: `127.0.0.1:${port}` });
-    expect((await second.exited).code).toBe(1);
-    expect(second.stderr()).toMatch(/^proxykit-proxy: .*EADDRINUSE.*\n$/);
-    expect(second.stderr().split('\n')).toHaveLength(2);
-  });
+  it(
+    'reports a start-up failure (port in use) in one line and exits 1',
+    async () => {
+      // The port is held by a plain listener of this process (no second CLI to wait for), and the
+      // CLI gets an upstream so that it goes straight to listening; everything waits on events.
+      const holder = createServer();
+      holder.listen(0, '127.0.0.1');
+      await once(holder, 'listening');
+      try {
+        const { port } = holder.address() as AddressInfo;
+        const cli = spawnCli({
+          REVERSE_PROXY_LISTEN: `127.0.0.1:${String(port)}`,
+          REVERSE_PROXY_UPSTREAMS: 'http://127.0.0.1:9',
+        });
+        expect((await cli.exited).code).toBe(1);
+        expect(cli.stderr()).toMatch(/^proxykit-proxy: .*EADDRINUSE.*\n$/);
+        expect(cli.stderr().split('\n')).toHaveLength(2);
+      } finally {
+        holder.close();
+        await once(holder, 'close');
+      }
+    },
+    // Starting the CLI from its TypeScript source can take many seconds on a loaded machine.
+    60_000,
+  );
 });

@@ -2,12 +2,44 @@ import { once } from 'node:events';
 import { request as httpRequest, type ServerResponse } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
-import type { DemoControl } from '../src/proxy-observer.js';
+import type { DemoControl, FinishedRequest, ProxyObserver } from '../src/proxy-observer.js';
 import { echoUpstream, send, startProxy, startUpstream, waitFor } from './proxy.helpers.js';
 
 const cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const step of cleanup.splice(0).reverse()) await step();
+});
+
+describe('answers of the proxy itself', () => {
+  it('report the body bytes they sent', async () => {
+    const upstream = await echoUpstream('a');
+    cleanup.push(() => upstream.close());
+    const finished: FinishedRequest[] = [];
+    const observer: ProxyObserver = {
+      requestStarted() {},
+      requestFinished(request) {
+        finished.push(request);
+      },
+      upstreamAttempt() {},
+      retried() {},
+      retryBudgetExhausted() {},
+      rateLimited() {},
+      backpressureRejected() {},
+    };
+    const { proxy, url } = await startProxy({ upstreams: [upstream.url], observers: [observer] });
+    cleanup.push(() => proxy.close());
+    const ready = await send(`${url}/readyz`);
+    const status = await send(`${url}/status.json`);
+    const missing = await send(`${url}/status/demo?upstream=x&failing=1`, { method: 'POST' });
+    expect(missing.status).toBe(404);
+    await waitFor(() => finished.length === 3);
+    const bytes = (path: string): number | undefined =>
+      finished.find((request) => request.path === path)?.bytesSent;
+    expect(bytes('/readyz')).toBe(Buffer.byteLength(ready.body));
+    expect(bytes('/status.json')).toBe(Buffer.byteLength(status.body));
+    expect(bytes('/status/demo')).toBe(Buffer.byteLength(missing.body));
+    expect(Buffer.byteLength(ready.body)).toBeGreaterThan(0);
+  });
 });
 
 describe('health and readiness', () => {
@@ -203,6 +235,53 @@ describe('upgrades and endpoint methods', () => {
     expect(ws.readyState).toBe(WebSocket.CLOSED);
   });
 
+  it('refuses upgrades beyond the rate limit (429) and maxInFlight (503) before any upstream contact', async () => {
+    const upstream = await startUpstream((_req, res) => res.end('plain'));
+    cleanup.push(() => upstream.close());
+    const wss = new WebSocketServer({ server: upstream.server });
+    let upgrades = 0;
+    wss.on('connection', () => {
+      upgrades++;
+    });
+    cleanup.push(async () => {
+      for (const client of wss.clients) client.terminate();
+      wss.close();
+      await Promise.resolve();
+    });
+    const limited = await startProxy({
+      upstreams: [upstream.url],
+      rateLimitRps: 1,
+      rateLimitBurst: 1,
+    });
+    cleanup.push(() => limited.proxy.close());
+    const first = new WebSocket(limited.url.replace('http:', 'ws:') + '/socket');
+    await once(first, 'open');
+    const refused = await upgradeAnswer(limited.url);
+    expect(refused.status).toBe(429);
+    expect(Number(refused.retryAfter)).toBeGreaterThanOrEqual(1);
+    expect(upgrades).toBe(1);
+    first.close();
+    await once(first, 'close');
+
+    const bounded = await startProxy({ upstreams: [upstream.url], maxInFlight: 1 });
+    cleanup.push(() => bounded.proxy.close());
+    const holder = new WebSocket(bounded.url.replace('http:', 'ws:') + '/socket');
+    await once(holder, 'open');
+    const full = await upgradeAnswer(bounded.url);
+    expect(full.status).toBe(503);
+    expect(full.retryAfter).toBeDefined();
+    expect(upgrades).toBe(2);
+    // The tunnel held its slot for its life; once it closes, the next upgrade goes through.
+    holder.close();
+    await once(holder, 'close');
+    await waitFor(() => bounded.proxy.status.upstreams()[0]?.inFlight === 0);
+    const next = new WebSocket(bounded.url.replace('http:', 'ws:') + '/socket');
+    await once(next, 'open');
+    expect(upgrades).toBe(3);
+    next.close();
+    await once(next, 'close');
+  });
+
   it('answers 405 for a non-GET request to the endpoints and forwards nothing', async () => {
     const upstream = await echoUpstream('a');
     cleanup.push(() => upstream.close());
@@ -220,3 +299,29 @@ describe('upgrades and endpoint methods', () => {
     expect(upstream.requests).toBe(0);
   });
 });
+
+/** Sends a WebSocket upgrade request and resolves with the (non-101) answer's status. */
+function upgradeAnswer(url: string): Promise<{ status: number; retryAfter: string | undefined }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(`${url}/socket`, {
+      agent: false,
+      headers: {
+        connection: 'Upgrade',
+        upgrade: 'websocket',
+        'sec-websocket-version': '13',
+        'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
+      },
+    });
+    req.on('response', (res) => {
+      res.resume();
+      const retryAfter = res.headers['retry-after'];
+      resolve({ status: res.statusCode ?? 0, retryAfter });
+    });
+    req.on('upgrade', (_res, socket) => {
+      socket.destroy();
+      reject(new Error('the upgrade was accepted'));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}

@@ -156,6 +156,23 @@ describe('Host and forwarding headers', () => {
   });
 });
 
+describe('tracestate', () => {
+  it('travels with a continued trace and is dropped when a new trace starts', async () => {
+    const { url } = await echoProxy();
+    const upstreamHeaders = async (headers: Record<string, string>): Promise<IncomingHttpHeaders> =>
+      (JSON.parse((await send(`${url}/`, { headers })).body) as Echo).headers;
+    const tracestate = 'vendor=opaque,other=1';
+    const valid = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    expect((await upstreamHeaders({ traceparent: valid, tracestate })).tracestate).toBe(tracestate);
+    // Upper-case hex is invalid (W3C Trace Context §3.2.2.2): a new trace, without the state.
+    const invalid = await upstreamHeaders({ traceparent: valid.toUpperCase(), tracestate });
+    expect(invalid.tracestate).toBeUndefined();
+    expect(invalid.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/);
+    expect(invalid.traceparent?.slice(3, 35)).not.toBe('4bf92f3577b34da6a3ce929d0e0e4736');
+    expect((await upstreamHeaders({ tracestate })).tracestate).toBeUndefined();
+  });
+});
+
 describe('debug headers', () => {
   it('are absent by default and present when exposeDebugHeaders is on', async () => {
     const off = await echoProxy();
