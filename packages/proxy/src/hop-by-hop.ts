@@ -82,6 +82,9 @@ function put(
   }
 }
 
+/** `Connection` tokens that name nothing left to remove: the always-hop-by-hop names and `close`. */
+const ALREADY_GONE: ReadonlySet<string> = new Set([...HOP_BY_HOP_HEADERS, 'close']);
+
 /** `headers` without the names listed in the `Connection` values (compared case-insensitively). */
 function withoutListed(
   headers: Record<string, string | string[]>,
@@ -90,9 +93,11 @@ function withoutListed(
   let listed: Set<string> | undefined;
   for (const value of connection) {
     for (const list of Array.isArray(value) ? value : [String(value)]) {
+      // The usual values (`keep-alive`, `close`, `upgrade`) list nothing that is still there.
+      if (ALREADY_GONE.has(list.toLowerCase())) continue;
       for (const token of list.split(',')) {
         const trimmed = token.trim().toLowerCase();
-        if (trimmed !== '') (listed ??= new Set()).add(trimmed);
+        if (trimmed !== '' && !ALREADY_GONE.has(trimmed)) (listed ??= new Set()).add(trimmed);
       }
     }
   }

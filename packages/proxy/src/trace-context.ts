@@ -64,8 +64,13 @@ export function parseTraceparent(value: string | undefined): TraceContext | unde
 
 /** Formats a version `00` `traceparent` value. */
 export function formatTraceparent(traceId: string, spanId: string, traceFlags: number): string {
-  return `00-${traceId}-${spanId}-${(traceFlags & 0xff).toString(16).padStart(2, '0')}`;
+  return `00-${traceId}-${spanId}-${FLAGS_HEX[traceFlags & 0xff] ?? '00'}`;
 }
+
+/** The two hex digits of every flags byte, so that formatting a traceparent builds no number text. */
+const FLAGS_HEX: readonly string[] = Array.from({ length: 256 }, (_, flags) =>
+  flags.toString(16).padStart(2, '0'),
+);
 
 // Ids come from a pool of random bytes refilled 4 KiB at a time: one system call per ~170
 // requests instead of one per id.
@@ -84,6 +89,22 @@ function randomHex(bytes: number): string {
     // An all-zero id is invalid (§3.2.2.3, §3.2.2.4); draw again in that (2^-64) case.
     if (hex !== ZERO_TRACE_ID && hex !== ZERO_SPAN_ID) return hex;
   }
+}
+
+/** A new trace id and span id from one draw of the pool (one hex conversion instead of two). */
+function randomTraceAndSpanIds(): { readonly traceId: string; readonly spanId: string } {
+  if (poolOffset + 24 > POOL_SIZE) {
+    randomFillSync(pool);
+    poolOffset = 0;
+  }
+  const hex = pool.toString('hex', poolOffset, poolOffset + 24);
+  poolOffset += 24;
+  const traceId = hex.slice(0, 32);
+  const spanId = hex.slice(32);
+  return {
+    traceId: traceId === ZERO_TRACE_ID ? randomTraceId() : traceId,
+    spanId: spanId === ZERO_SPAN_ID ? randomSpanId() : spanId,
+  };
 }
 
 /** A new random trace id: 32 lowercase hex characters, never all zero. */
@@ -118,11 +139,17 @@ export interface NextTraceparent {
  */
 export function nextTraceparent(
   parent: TraceContext | undefined,
-  ids: { readonly spanId?: string; readonly traceFlags?: number } = {},
+  ids?: { readonly spanId?: string; readonly traceFlags?: number },
 ): NextTraceparent {
-  const traceId = parent?.traceId ?? randomTraceId();
-  const spanId = ids.spanId ?? randomSpanId();
-  const traceFlags = ids.traceFlags ?? parent?.traceFlags ?? TRACE_FLAG_SAMPLED;
+  let traceId: string;
+  let spanId: string;
+  if (parent === undefined && ids?.spanId === undefined) {
+    ({ traceId, spanId } = randomTraceAndSpanIds());
+  } else {
+    traceId = parent?.traceId ?? randomTraceId();
+    spanId = ids?.spanId ?? randomSpanId();
+  }
+  const traceFlags = ids?.traceFlags ?? parent?.traceFlags ?? TRACE_FLAG_SAMPLED;
   return {
     traceparent: formatTraceparent(traceId, spanId, traceFlags),
     traceId,
