@@ -13,14 +13,21 @@ import type { FinishedRequest, ProxyObserver, UpstreamAttempt } from './proxy-ob
 
 /**
  * The proxy's pino logger: JSON lines on stdout with ISO timestamps, at `level` (`silent` logs
- * nothing).
+ * nothing). Lines are written asynchronously: those logged while a write is under way leave
+ * together in the next one, so under load the access log costs a fraction of a system call per
+ * request instead of one each (pino's default stdout destination writes every line at once).
+ * Nothing waits for a full buffer, so a quiet proxy's lines appear at once, and pino writes what
+ * is pending when the process exits.
  */
 export function createLogger(level: LogLevel): Logger {
-  return pino({
-    level,
-    base: { name: 'proxykit-proxy' },
-    timestamp: pino.stdTimeFunctions.isoTime,
-  });
+  return pino(
+    {
+      level,
+      base: { name: 'proxykit-proxy' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+    },
+    pino.destination({ dest: 1, sync: false }),
+  );
 }
 
 /** One access-log line, as the fields appear in the JSON. */
