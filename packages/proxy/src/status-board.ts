@@ -10,6 +10,7 @@
  * {@link StatusBoard.report}.
  */
 import { type Clock, requireInteger, systemClock } from '@proxykit/core';
+import { ENDPOINT_PATHS } from './endpoints.js';
 import type {
   BreakerStateLabel,
   FinishedRequest,
@@ -276,15 +277,8 @@ class RollingCounter {
   }
 }
 
-/** Paths of the proxy's own endpoints, answered by the proxy itself. */
-const OWN_ENDPOINTS: ReadonlySet<string> = new Set([
-  '/healthz',
-  '/readyz',
-  '/metrics',
-  '/status',
-  '/status.json',
-  '/status/demo',
-]);
+/** Paths of the proxy's own endpoints, left out of the traffic the board shows. */
+const OWN_ENDPOINTS: ReadonlySet<string> = new Set(ENDPOINT_PATHS);
 
 /** Width of one time bucket of the rolling windows, in milliseconds. */
 const BUCKET_MS = 1_000;
