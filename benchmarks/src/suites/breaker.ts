@@ -5,9 +5,11 @@
  * closed (pass-through) and open (rejection). Targets: closed ≥ 4× faster than opossum `fire`,
  * ≥ 2× faster than cockatiel `execute`, ≤ 1.5× a bare call; open ≥ 10× faster than opossum.
  *
- * A breaker must see how each call ends, and in JavaScript the cheapest way is one `.then` on the
- * call's promise; the "floor" row measures exactly that and nothing else, to show how much of the
- * breaker's cost any breaker would pay.
+ * A breaker that wraps a call must see how it ends, and in JavaScript the cheapest way is one
+ * `.then` on the call's promise; the "floor" row measures exactly that and nothing else, to show
+ * how much of `wrap`'s cost any wrapping breaker pays. The permit row is the other way to use the
+ * breaker: the caller awaits the call itself and reports its outcome on a permit (`tryAcquire()`,
+ * as a proxy or a driver wrapper with its own try/catch does), so no promise is watched.
  */
 import { CircuitBreakerLayer } from '@proxykit/circuit-breaker';
 import { circuitBreaker, ConsecutiveBreaker, handleAll } from 'cockatiel';
@@ -65,6 +67,20 @@ const suite: Suite = defineSuite({
     'proxykit CircuitBreakerLayer (closed)': async () => {
       for (let i = 0; i < CALLS; i++) await oursService(undefined);
     },
+    'proxykit tryAcquire + permit, caller awaits (closed)': async () => {
+      for (let i = 0; i < CALLS; i++) {
+        const permit = ours.tryAcquire();
+        if (permit === undefined) throw ours.rejection();
+        let value: number;
+        try {
+          value = await work();
+        } catch (error) {
+          permit.rejected(error);
+          throw error;
+        }
+        permit.resolved(value);
+      }
+    },
     'proxykit CircuitBreakerLayer.execute (closed)': async () => {
       for (let i = 0; i < CALLS; i++) await ours.execute(work);
     },
@@ -91,6 +107,7 @@ const suite: Suite = defineSuite({
     'floor: bare call observed by one .then': closed,
     'proxykit CircuitBreakerLayer (closed)': closed,
     'proxykit CircuitBreakerLayer.execute (closed)': closed,
+    'proxykit tryAcquire + permit, caller awaits (closed)': closed,
     'cockatiel execute (closed)': closed,
     'opossum fire (closed, timeout: false)': closed,
     'proxykit rejection (open)': open,
@@ -114,6 +131,21 @@ const suite: Suite = defineSuite({
       against: 'cockatiel execute (closed)',
     },
     { case: 'proxykit CircuitBreakerLayer (closed)', maxRatio: 1.5, against: 'bare async call' },
+    {
+      case: 'proxykit tryAcquire + permit, caller awaits (closed)',
+      maxRatio: 1 / 4,
+      against: 'opossum fire (closed)',
+    },
+    {
+      case: 'proxykit tryAcquire + permit, caller awaits (closed)',
+      maxRatio: 1 / 2,
+      against: 'cockatiel execute (closed)',
+    },
+    {
+      case: 'proxykit tryAcquire + permit, caller awaits (closed)',
+      maxRatio: 1.5,
+      against: 'bare async call',
+    },
     { case: 'proxykit rejection (open)', maxRatio: 1 / 10, against: 'opossum fire (open)' },
     { case: 'proxykit rejection (open)', maxRatio: 1, against: 'cockatiel rejection (open)' },
   ],

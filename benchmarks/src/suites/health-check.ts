@@ -9,7 +9,9 @@
  *   identity check of a remembered object);
  * - the same as in a proxy whose calls carry the caller's AbortSignal (one not yet aborted): the
  *   layer then keeps the call's context for its error path, one small closure per call;
- * - with no context at all (a one-off call for one fixed upstream): no allocation per call.
+ * - with no context at all (a one-off call for one fixed upstream): no allocation per call;
+ * - without the layer, as the proxy reports: the caller awaits the call itself and tells the
+ *   detector its outcome with `report(name, outcome)` (no promise watched).
  * It also times `HealthChecker.isAvailable`, the hook a load balancer calls per candidate.
  *
  * Targets are ratios because the harness compares ratios: with a bare call of about 45–50 ns on
@@ -52,6 +54,7 @@ const byName = new HealthCheckLayer({
   upstreamOf: (_req, ctx) => ctx.get(UPSTREAM)?.name,
 }).wrap(work);
 const fixedUpstream = upstreams[0];
+const names = upstreams.map((u) => u.name);
 const noContext = new HealthCheckLayer({ detector, upstreamOf: () => fixedUpstream }).wrap(work);
 
 const health = new HealthChecker({ targets: upstreams, passive: {} });
@@ -64,6 +67,7 @@ const named = 'HealthCheckLayer, upstream name from the context';
 const withSignal = "HealthCheckLayer, upstream object from the context, caller's AbortSignal";
 const oneOff = 'HealthCheckLayer, no context (root), fixed upstream';
 const hook = 'HealthChecker.isAvailable (sync, no await)';
+const reported = 'OutlierDetector.report after the caller awaits (as the proxy does)';
 
 const suite: Suite = defineSuite({
   name: 'health-check',
@@ -93,6 +97,18 @@ const suite: Suite = defineSuite({
     [oneOff]: async () => {
       for (let i = 0; i < CALLS; i++) await noContext(undefined);
     },
+    [reported]: async () => {
+      for (let i = 0; i < CALLS; i++) {
+        const name = names[i & 3] ?? '';
+        try {
+          await work();
+        } catch (error) {
+          detector.report(name, 'transient');
+          throw error;
+        }
+        detector.report(name, 'success');
+      }
+    },
     [hook]: () => {
       for (let i = 0; i < CALLS; i++) if (health.isAvailable(upstreams[i & 3] ?? 'x')) available++;
       return available;
@@ -105,6 +121,7 @@ const suite: Suite = defineSuite({
   targets: [
     { case: proxyLike, maxRatio: 2, against: bare },
     { case: oneOff, maxRatio: 2, against: bare },
+    { case: reported, maxRatio: 2, against: bare },
   ],
 });
 

@@ -8,6 +8,7 @@ import {
   VirtualClock,
 } from '@proxykit/core';
 import { describe, expect, it } from 'vitest';
+import type { BreakerPermit } from './breaker-permit.js';
 import { CircuitBreakerLayer } from './circuit-breaker-layer.js';
 import { failureRate } from './failure-rate.js';
 
@@ -76,7 +77,14 @@ class Model {
 type Outcome = 'success' | 'failure' | 'abort';
 
 const command = fc.oneof(
-  { weight: 4, arbitrary: fc.constant({ kind: 'start' as const }) },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      kind: fc.constant('start' as const),
+      // Through `wrap` (the breaker watches the promise) or a permit (the caller reports).
+      via: fc.constantFrom('wrap' as const, 'permit' as const),
+    }),
+  },
   {
     weight: 4,
     arbitrary: fc.record({
@@ -122,10 +130,38 @@ describe('CircuitBreakerLayer', () => {
       reject: (e: unknown) => void;
       controller: AbortController;
     };
+    /** A permit's call reports synchronously; the breaker must ignore any report after the first. */
+    const permitCall = (ticket: Pending['ticket'], permit: BreakerPermit): Pending => {
+      const controller = new AbortController();
+      return {
+        ticket,
+        controller,
+        resolve: (v) => {
+          permit.resolved(v);
+          if (ticket.probe) permit.rejected(connectionRefused()); // ignored: reported already
+        },
+        reject: (e) => {
+          permit.rejected(e, controller.signal);
+          if (ticket.probe) permit.resolved('late'); // ignored: reported already
+        },
+      };
+    };
     const pending: Pending[] = [];
     let runningProbes = 0;
     for (const cmd of commands) {
-      if (cmd.kind === 'start') {
+      if (cmd.kind === 'start' && cmd.via === 'permit') {
+        const expected = model.admit(clock.now());
+        const wasOpen = breaker.state === 'open' && !breaker.isAvailable;
+        const permit = breaker.tryAcquire();
+        expect(permit === undefined).toBe(expected === 'reject');
+        if (wasOpen) expect(permit).toBeUndefined(); // an open breaker never admits a call
+        if (permit === undefined) expect(breaker.rejection()).toBeInstanceOf(BrokenCircuitError);
+        else if (expected !== 'reject') {
+          pending.push(permitCall(expected, permit));
+          if (expected.probe) runningProbes++;
+        }
+        expect(runningProbes).toBeLessThanOrEqual(cfg.halfOpenMaxProbes);
+      } else if (cmd.kind === 'start') {
         const expected = model.admit(clock.now());
         const wasOpen = breaker.state === 'open' && !breaker.isAvailable;
         const controller = new AbortController();
@@ -245,6 +281,28 @@ describe('CircuitBreakerLayer', () => {
       'open→half-open (reset-timeout-elapsed)',
       'half-open→closed (probes-succeeded)',
     ]);
+  });
+
+  it('times permits too when slowCallThresholdMs is set: a slow success reported on one is a failure', () => {
+    const clock = new VirtualClock();
+    const breaker = new CircuitBreakerLayer({
+      failureThreshold: 2,
+      slowCallThresholdMs: 50,
+      clock,
+    });
+    const fast = breaker.tryAcquire()!;
+    const slow = breaker.tryAcquire()!;
+    expect(slow).not.toBe(fast); // each timed call has its own permit
+    clock.advance(10);
+    fast.resolved('quick');
+    clock.advance(60);
+    slow.resolved('late');
+    slow.resolved('late again'); // a second report is ignored
+    expect(breaker.state).toBe('closed');
+    const slower = breaker.tryAcquire()!;
+    clock.advance(51);
+    slower.resolved('late');
+    expect(breaker.state).toBe('open');
   });
 
   it('counts a slow success as a failure when slowCallThresholdMs is set', async () => {

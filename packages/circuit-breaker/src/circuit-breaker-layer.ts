@@ -5,6 +5,7 @@
  * probes run half-open; `successThreshold` good probes close it, any bad one re-opens it.
  */
 import {
+  type BrokenCircuitError,
   type CallContext,
   type Disposer,
   type Handler,
@@ -25,6 +26,7 @@ import {
   type CircuitBreakerOptions,
   resolveBreakerOptions,
 } from './breaker-options.js';
+import type { BreakerPermit } from './breaker-permit.js';
 import { Circuit, type CircuitSnapshot } from './circuit.js';
 
 /** Options of {@link CircuitBreakerLayer}: the shared breaker options plus a warm start. */
@@ -78,6 +80,38 @@ export class CircuitBreakerLayer extends LayerBase {
   wrap<Req, Res>(next: Handler<Req, Res>): Service<Req, Res> {
     const circuit = this.#circuit;
     return (req: Req, ctx: CallContext = rootContext): Promise<Res> => circuit.call(next, req, ctx);
+  }
+
+  /**
+   * Asks to make one call now, for a caller that awaits the call itself and reports how it ended
+   * on the permit (`resolved(value)` or `rejected(error, signal)`), exactly once. Returns
+   * `undefined` when the breaker refuses the call (`rejection()` is the error to refuse it with).
+   * While closed, every call shares one permit: nothing is allocated and no promise is watched.
+   *
+   * @example
+   * ```ts
+   * const permit = breaker.tryAcquire();
+   * if (permit === undefined) throw breaker.rejection();
+   * try {
+   *   const rows = await pool.query(sql);
+   *   permit.resolved(rows);
+   *   return rows;
+   * } catch (error) {
+   *   permit.rejected(error);
+   *   throw error;
+   * }
+   * ```
+   */
+  tryAcquire(): BreakerPermit | undefined {
+    return this.#circuit.acquire();
+  }
+
+  /**
+   * The `BrokenCircuitError` a call refused now gets (`retryAfterMs`, `isolated`): one error per
+   * open period, shared, without a stack trace.
+   */
+  rejection(): BrokenCircuitError {
+    return this.#circuit.rejection();
   }
 
   /**

@@ -19,6 +19,12 @@ import {
 } from '@proxykit/core';
 import type { BreakerEvents, CircuitState, TransitionReason } from './breaker-events.js';
 import type { BreakerSettings } from './breaker-options.js';
+import {
+  type BreakerPermit,
+  CallPermit,
+  ClosedPermit,
+  type PermitIssuer,
+} from './breaker-permit.js';
 import type { TripStrategy } from './trip-strategy.js';
 
 const CLOSED = 0;
@@ -59,7 +65,7 @@ export interface CircuitOwner<K> {
 }
 
 /** @internal one breaker's state machine and its call path */
-export class Circuit<K> {
+export class Circuit<K> implements PermitIssuer {
   state: StateCode = CLOSED;
   openUntil = 0;
   generation = 0;
@@ -71,6 +77,8 @@ export class Circuit<K> {
   hot: boolean;
   /** The rejection shared by every call refused in the current period, made on first use. */
   #rejection: BrokenCircuitError | undefined;
+  /** The permit shared by every call admitted on the hot path. */
+  readonly #closedPermit: ClosedPermit = new ClosedPermit(this);
 
   constructor(
     readonly owner: CircuitOwner<K>,
@@ -99,10 +107,25 @@ export class Circuit<K> {
     else {
       pending.then(this.onClosedValue, (error: unknown) => {
         // The signal is read only if the call fails: reading it may create it (TimeoutLayer).
-        this.#settleError(error, ctx.signal, -1, 0);
+        this.settleError(error, ctx.signal, -1, 0);
       });
     }
     return pending;
+  }
+
+  /**
+   * A permit for one call the caller makes and reports itself, or `undefined` when the breaker
+   * refuses the call now (counted as a rejection, like a refused `call`).
+   */
+  acquire(): BreakerPermit | undefined {
+    if (this.hot) return this.#closedPermit;
+    const now = this.owner.settings.clock.now();
+    const verdict = this.admit(now);
+    if (verdict === REJECT) {
+      this.#noteRejection(now);
+      return undefined;
+    }
+    return new CallPermit(this, verdict === ADMIT_CLOSED ? -1 : verdict, now);
   }
 
   /** Records the value of a call admitted while closed (shared by all such calls). */
@@ -119,7 +142,7 @@ export class Circuit<K> {
 
   /** Records the error of a call admitted while closed without a caller signal. */
   readonly onClosedError = (error: unknown): void => {
-    this.#settleError(error, NEVER_ABORTED, -1, 0);
+    this.settleError(error, NEVER_ABORTED, -1, 0);
   };
 
   #guardedCall<Req, Res>(next: Handler<Req, Res>, req: Req, ctx: CallContext): Promise<Res> {
@@ -137,16 +160,21 @@ export class Circuit<K> {
     }
     pending.then(
       (value) => {
-        this.#settleValue(value, ticket, now);
+        this.settleValue(value, ticket, now);
       },
       (error: unknown) => {
-        this.#settleError(error, ctx.signal, ticket, now);
+        this.settleError(error, ctx.signal, ticket, now);
       },
     );
     return pending;
   }
 
   #reject(now: number): Promise<never> {
+    return rejectSoon(this.#noteRejection(now));
+  }
+
+  /** Tells `onReject` listeners of a refused call; returns the error to refuse it with. */
+  #noteRejection(now: number): BrokenCircuitError {
     const events = this.owner.events;
     if (events.onReject.wanted) {
       events.onReject.emit({
@@ -155,13 +183,20 @@ export class Circuit<K> {
         retryAfterMs: this.retryAfterMs(now),
       });
     }
-    // One error per open period, its retryAfterMs computed when read: rejecting allocates nothing.
+    return this.rejection();
+  }
+
+  /**
+   * The error refused calls get in the current period: one per open period, its `retryAfterMs`
+   * computed when read, so rejecting allocates nothing.
+   */
+  rejection(): BrokenCircuitError {
     const clock = this.owner.settings.clock;
     this.#rejection ??= new BrokenCircuitError(
       () => this.retryAfterMs(clock.now()),
       this.state === ISOLATED,
     );
-    return rejectSoon(this.#rejection);
+    return this.#rejection;
   }
 
   /**
@@ -211,12 +246,12 @@ export class Circuit<K> {
     return 0;
   }
 
-  #settleValue(value: unknown, ticket: number, startedAt: number): void {
+  settleValue(value: unknown, ticket: number, startedAt: number): void {
     const outcome = this.owner.settings.classifier.classifyResult(value);
     this.#record(outcome, undefined, false, ticket, startedAt);
   }
 
-  #settleError(error: unknown, signal: AbortSignal, ticket: number, startedAt: number): void {
+  settleError(error: unknown, signal: AbortSignal, ticket: number, startedAt: number): void {
     const outcome = this.owner.settings.classifier.classifyError(error, signal);
     this.#record(outcome, error, true, ticket, startedAt);
   }

@@ -7,6 +7,7 @@ export {
   type TransitionReason,
 } from './breaker-events.js';
 export type { CircuitBreakerOptions } from './breaker-options.js';
+export type { BreakerPermit } from './breaker-permit.js';
 export { CircuitBreakerLayer, type CircuitBreakerLayerOptions } from './circuit-breaker-layer.js';
 export type { CircuitSnapshot } from './circuit.js';
 export { ConsecutiveFailures, consecutiveFailures } from './consecutive-failures.js';

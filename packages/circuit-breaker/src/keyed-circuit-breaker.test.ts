@@ -14,6 +14,44 @@ function refused(): Error {
 }
 
 describe('KeyedCircuitBreaker', () => {
+  it('hands out permits per key: results and errors reported on them trip only that key', () => {
+    const clock = new VirtualClock();
+    const breakers = new KeyedCircuitBreaker<string>({
+      failureThreshold: 2,
+      resetTimeoutMs: 1_000,
+      clock,
+    });
+    const rejected: string[] = [];
+    breakers.onReject(({ key }) => rejected.push(key));
+    // A 503 result and a refused connection are failures; a 404 is the caller's problem.
+    breakers.tryAcquire('a')!.resolved({ status: 503 });
+    breakers.tryAcquire('b')!.resolved({ status: 404 });
+    breakers.tryAcquire('a')!.rejected(refused());
+    breakers.tryAcquire('b')!.resolved({ status: 200 });
+    expect(breakers.stateOf('a')).toBe('open');
+    expect(breakers.stateOf('b')).toBe('closed');
+    expect(breakers.tryAcquire('a')).toBeUndefined();
+    expect(rejected).toEqual(['a']);
+    const error = breakers.rejection('a');
+    expect(error).toBeInstanceOf(BrokenCircuitError);
+    expect(error.retryAfterMs).toBe(1_000);
+    clock.advance(400);
+    expect(error.retryAfterMs).toBe(600);
+    // A caller's own abort counts as nothing.
+    const caller = new AbortController();
+    caller.abort();
+    breakers.tryAcquire('b')!.rejected(caller.signal.reason, caller.signal);
+    breakers.tryAcquire('b')!.rejected(caller.signal.reason, caller.signal);
+    expect(breakers.stateOf('b')).toBe('closed');
+    clock.advance(600);
+    const probe = breakers.tryAcquire('a');
+    expect(breakers.stateOf('a')).toBe('half-open');
+    expect(breakers.tryAcquire('a')).toBeUndefined(); // one probe at a time
+    probe!.resolved('fine');
+    expect(breakers.stateOf('a')).toBe('closed');
+    expect(clock.pendingTimers()).toBe(0);
+  });
+
   it('keeps one independent breaker per key and tells a load balancer which are available', async () => {
     const clock = new VirtualClock();
     const breakers = new KeyedCircuitBreaker<string>({

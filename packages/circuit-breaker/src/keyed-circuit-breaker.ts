@@ -5,6 +5,7 @@
  * eviction, and `isAvailable(key)` lets a load balancer skip open upstreams without calling them.
  */
 import {
+  type BrokenCircuitError,
   type CallContext,
   createContext,
   type Disposer,
@@ -28,6 +29,7 @@ import {
   type CircuitBreakerOptions,
   resolveBreakerOptions,
 } from './breaker-options.js';
+import type { BreakerPermit } from './breaker-permit.js';
 import { Circuit, type CircuitSnapshot } from './circuit.js';
 
 /** Options of {@link KeyedCircuitBreaker}: the shared breaker options plus the key cap. */
@@ -85,6 +87,31 @@ export class KeyedCircuitBreaker<K> {
       undefined,
       ctx,
     );
+  }
+
+  /**
+   * Asks `key`'s breaker to make one call now; the caller reports how it ended on the permit,
+   * exactly once. `undefined` when the breaker refuses the call (`rejection(key)` is the error).
+   * While the key's breaker is closed its calls share one permit: nothing is allocated.
+   *
+   * @example
+   * ```ts
+   * const permit = breakers.tryAcquire(upstream.name);
+   * if (permit === undefined) return reply(503);
+   * const response = await send(upstream).catch((error: unknown) => {
+   *   permit.rejected(error, signal);
+   *   throw error;
+   * });
+   * permit.resolved(response); // a 502/503/504 response counts as a failure
+   * ```
+   */
+  tryAcquire(key: K): BreakerPermit | undefined {
+    return this.#circuitFor(key).acquire();
+  }
+
+  /** The `BrokenCircuitError` a call for `key` refused now gets. */
+  rejection(key: K): BrokenCircuitError {
+    return this.#circuitFor(key).rejection();
   }
 
   /**

@@ -14,7 +14,8 @@ import { once } from 'node:events';
 import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { defaultClassifier, isBrokenCircuitError } from '@proxykit/core';
+import type { BreakerPermit } from '@proxykit/circuit-breaker';
+import { defaultClassifier } from '@proxykit/core';
 import type { Logger } from 'pino';
 import type { Dispatcher, Pool } from 'undici';
 import { AccessLog, createLogger } from './access-log.js';
@@ -287,33 +288,26 @@ class ProxyExchange implements AttemptSink {
       return;
     }
     const target = entry.upstream;
-    this.#attempts++;
     (this.#tried ??= []).push(target);
+    let permit: BreakerPermit | undefined;
+    const breakers = selector.breakers;
+    if (breakers !== undefined) {
+      permit = breakers.tryAcquire(target.name);
+      if (permit === undefined) {
+        // The breaker refused after the pick (a half-open probe slot was taken): the request
+        // never left, so it may go elsewhere whatever its method.
+        if (++this.#breakerSkips > selector.targets.length) this.#respondError(503);
+        else this.#route();
+        return;
+      }
+    }
+    this.#attempts++;
     rewriteHost(this.#headers, target.hostHeader);
-    const call = new UpstreamCall(this, entry, selector.begin(entry), performance.now());
+    const call = new UpstreamCall(this, entry, selector.begin(entry), performance.now(), permit);
     this.#call = call;
     const pool = runtime.pools.get(target);
     if (pool === undefined) throw new Error('upstream without a pool');
-    const options = this.#dispatchOptions(target);
-    const breakers = selector.breakers;
-    if (breakers === undefined) {
-      call.dispatch(pool, options);
-      return;
-    }
-    breakers
-      .execute(target.name, () => call.dispatchSettled(pool, options))
-      .then(undefined, (error: unknown) => {
-        if (call.dispatched || !isBrokenCircuitError(error)) return;
-        // The breaker refused between the pick and the call (a half-open slot was taken): the
-        // request never left, so it may go elsewhere whatever its method.
-        this.#endCall(call);
-        this.#attempts--;
-        if (++this.#breakerSkips > selector.targets.length || this.#finished) {
-          if (!this.#finished) this.#respondError(503);
-          return;
-        }
-        this.#route();
-      });
+    call.dispatch(pool, this.#dispatchOptions(target));
   }
 
   #dispatchOptions(target: UpstreamTarget): Dispatcher.DispatchOptions {

@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { KeyedCircuitBreaker } from '@proxykit/circuit-breaker';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEFAULT_PROXY_CONFIG } from './proxy-config.js';
 import {
@@ -78,23 +79,39 @@ describe('UpstreamCall', () => {
     expect(call.answered).toBe(true);
   });
 
-  it('resolves the settled form at headers, for a breaker to judge the status', async () => {
+  it('reports the response to its breaker permit at headers: a 503 counts as a failure', async () => {
     const { pool, entry } = await setup((_req, res) => res.writeHead(503).end());
+    const breakers = new KeyedCircuitBreaker<string>({ failureThreshold: 1 });
     const sink = new Recorder();
-    const call = new UpstreamCall(sink, entry, 0, performance.now());
-    const settled = await call.dispatchSettled(pool, { path: '/', method: 'GET', headers: {} });
-    expect(settled.statusCode).toBe(503);
+    const permit = breakers.tryAcquire('up');
+    const call = new UpstreamCall(sink, entry, 0, performance.now(), permit);
+    call.dispatch(pool, { path: '/', method: 'GET', headers: {} });
+    await sink.done;
+    expect(call.statusCode).toBe(503);
+    expect(breakers.stateOf('up')).toBe('open');
   });
 
-  it('rejects the settled form when no response arrives', async () => {
+  it('reports the error to its breaker permit when no response arrives', async () => {
     const { pool, entry } = await setup((req) => req.socket.destroy());
+    const breakers = new KeyedCircuitBreaker<string>({ failureThreshold: 1 });
     const sink = new Recorder();
-    const call = new UpstreamCall(sink, entry, 0, performance.now());
-    await expect(
-      call.dispatchSettled(pool, { path: '/', method: 'GET', headers: {} }),
-    ).rejects.toThrow();
+    const call = new UpstreamCall(sink, entry, 0, performance.now(), breakers.tryAcquire('up'));
+    call.dispatch(pool, { path: '/', method: 'GET', headers: {} });
     await sink.done;
     expect(sink.events).toEqual(['error SocketError']);
+    expect(breakers.stateOf('up')).toBe('open');
+  });
+
+  it('tells its breaker permit nothing counts when the client aborted', async () => {
+    const { pool, entry } = await setup(() => undefined);
+    const breakers = new KeyedCircuitBreaker<string>({ failureThreshold: 1 });
+    const sink = new Recorder();
+    const call = new UpstreamCall(sink, entry, 0, performance.now(), breakers.tryAcquire('up'));
+    call.dispatch(pool, { path: '/', method: 'GET', headers: {} });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    call.abort(CLIENT_ABORTED);
+    await sink.done;
+    expect(breakers.stateOf('up')).toBe('closed');
   });
 
   it('aborts with the client-aborted reason', async () => {

@@ -6,6 +6,7 @@
 // upstream request and releases its socket (the client-abort leak http-proxy never fixed).
 
 import type { IncomingHttpHeaders } from 'node:http';
+import type { BreakerPermit } from '@proxykit/circuit-breaker';
 import type { UpstreamEntry } from '@proxykit/load-balancer';
 import { type Dispatcher, Pool } from 'undici';
 import type { ProxyConfig } from './proxy-config.js';
@@ -53,8 +54,6 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
   ended = false;
   #controller: Dispatcher.DispatchController | undefined = undefined;
   #abortReason: Error | undefined = undefined;
-  #resolve: ((attempt: UpstreamCall) => void) | undefined = undefined;
-  #reject: ((error: unknown) => void) | undefined = undefined;
 
   constructor(
     /** Receives this call's events. */
@@ -65,6 +64,11 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     public mark: number,
     /** `performance.now()` when the attempt started. */
     readonly startedAt: number,
+    /**
+     * The upstream's circuit-breaker permit, if breakers are on: told the response (whose
+     * `statusCode` the breaker judges) when headers arrive, or the error when none do.
+     */
+    public permit?: BreakerPermit | undefined,
   ) {}
 
   /** The upstream tried. */
@@ -76,19 +80,6 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
   dispatch(pool: Pool, options: Dispatcher.DispatchOptions): void {
     this.dispatched = true;
     pool.dispatch(options, this);
-  }
-
-  /**
-   * The same as {@link UpstreamCall.dispatch}, as an operation for a circuit breaker: the
-   * promise resolves with this attempt when headers arrive (the breaker judges `statusCode`) and
-   * rejects with the error when none do.
-   */
-  dispatchSettled(pool: Pool, options: Dispatcher.DispatchOptions): Promise<UpstreamCall> {
-    return new Promise<UpstreamCall>((resolve, reject) => {
-      this.#resolve = resolve;
-      this.#reject = reject;
-      this.dispatch(pool, options);
-    });
   }
 
   /** Pauses the response (the client is not reading). */
@@ -123,13 +114,12 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
   ): void {
     this.statusCode = statusCode;
     this.answered = true;
-    this.sink.attemptHeaders(this, statusCode, headers);
-    const resolve = this.#resolve;
-    if (resolve !== undefined) {
-      this.#resolve = undefined;
-      this.#reject = undefined;
-      resolve(this);
+    const permit = this.permit;
+    if (permit !== undefined) {
+      this.permit = undefined;
+      permit.resolved(this);
     }
+    this.sink.attemptHeaders(this, statusCode, headers);
   }
 
   /** @internal undici */
@@ -147,11 +137,10 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
     if (this.ended) return;
     this.ended = true;
-    const reject = this.#reject;
-    if (reject !== undefined) {
-      this.#resolve = undefined;
-      this.#reject = undefined;
-      reject(error);
+    const permit = this.permit;
+    if (permit !== undefined) {
+      this.permit = undefined;
+      permit.rejected(error);
     }
     this.sink.attemptError(this, error);
   }

@@ -117,6 +117,27 @@ describe('circuit breaker', () => {
   });
 });
 
+describe('circuit breaker, every upstream open', () => {
+  it('answers 503 without calling any upstream while every breaker is open', async () => {
+    const a = await switchable('a');
+    const b = await switchable('b');
+    a.failing = true;
+    b.failing = true;
+    const { proxy, url } = await startProxy({
+      upstreams: [a.url, b.url],
+      circuitBreakerFailureThreshold: 1,
+      circuitBreakerOpenMs: 60_000,
+      retryMaxAttempts: 1,
+    });
+    cleanup.push(() => proxy.close());
+    expect((await send(`${url}/`)).status).toBe(503);
+    expect((await send(`${url}/`)).status).toBe(503);
+    expect(proxy.status.upstreams().map((u) => u.breaker)).toEqual(['open', 'open']);
+    for (let i = 0; i < 5; i++) expect((await send(`${url}/`)).status).toBe(503);
+    expect([a.requests, b.requests]).toEqual([1, 1]); // refused by the breakers, never sent
+  });
+});
+
 describe('retries', () => {
   it('retries a GET onto the healthy upstream, never a POST once sent', async () => {
     const good = await track(echoUpstream('good'));
