@@ -10,13 +10,10 @@
 import { KeyedCircuitBreaker } from '@proxykit/circuit-breaker';
 import { HealthChecker, type HealthState, TcpProbe } from '@proxykit/health-check';
 import {
+  type AvailabilityHook,
+  balancerByName,
   type LoadBalancer,
-  Maglev,
-  PowerOfTwoChoices,
-  Random,
-  RoundRobin,
   type UpstreamEntry,
-  WeightedLeastConn,
 } from '@proxykit/load-balancer';
 import type { Upstream } from '@proxykit/upstream-pool';
 import type { L4LbPolicy } from './forwarder-config.js';
@@ -41,31 +38,6 @@ export interface BackendSelectorOptions {
   readonly breakerFailureThreshold: number;
   /** How long an open breaker keeps its backend out, in ms. */
   readonly breakerOpenMs: number;
-}
-
-function createBalancer(
-  lb: L4LbPolicy,
-  backends: readonly Upstream[],
-  availability: readonly unknown[],
-): LoadBalancer<Upstream, string | undefined> {
-  const options = { upstreams: backends, availability } as ConstructorParameters<
-    typeof RoundRobin<Upstream>
-  >[0];
-  switch (lb) {
-    case 'round_robin':
-      return new RoundRobin<Upstream>(options);
-    case 'random':
-      return new Random<Upstream>(options);
-    case 'least_conn':
-      return new WeightedLeastConn<Upstream>(options);
-    case 'p2c':
-      return new PowerOfTwoChoices<Upstream>(options);
-    case 'maglev':
-      return new Maglev<Upstream, string | undefined>({
-        ...options,
-        key: (clientAddress) => clientAddress,
-      });
-  }
 }
 
 /**
@@ -99,9 +71,13 @@ export class BackendSelector implements AsyncDisposable {
           },
         }).start()
       : undefined;
-    const availability: unknown[] = [this.breakers];
+    const availability: AvailabilityHook<Upstream>[] = [this.breakers];
     if (this.health !== undefined) availability.push(this.health.isAvailable);
-    this.balancer = createBalancer(options.lb, options.backends, availability);
+    // Maglev hashes what pick() receives: the client's address (source affinity).
+    this.balancer = balancerByName<Upstream, string | undefined>(options.lb, {
+      upstreams: options.backends,
+      availability,
+    });
     this.#size = options.backends.length;
   }
 

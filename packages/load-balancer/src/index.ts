@@ -4,6 +4,12 @@ export {
   type AvailabilitySource,
 } from './availability.js';
 export {
+  BALANCER_POLICIES,
+  type BalancerByNameOptions,
+  type BalancerPolicy,
+  balancerByName,
+} from './balancer-by-name.js';
+export {
   type ChangeEvent,
   type ChangeType,
   type NoUpstreamEvent,

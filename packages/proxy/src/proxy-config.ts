@@ -3,15 +3,10 @@
 // original reverse-proxy design so its users can switch without rewriting configuration) and the
 // CLI. Defaults live here, in one place, so the README table and the code cannot disagree.
 
-/** Load-balancing algorithms the proxy offers (`REVERSE_PROXY_LB`). */
-export const LB_ALGORITHMS = [
-  'round_robin',
-  'random',
-  'least_conn',
-  'p2c',
-  'peak_ewma',
-  'maglev',
-] as const;
+import { BALANCER_POLICIES } from '@proxykit/load-balancer';
+
+/** Load-balancing algorithms the proxy offers (`REVERSE_PROXY_LB`): every named policy. */
+export const LB_ALGORITHMS: typeof BALANCER_POLICIES = BALANCER_POLICIES;
 
 /** One of {@link LB_ALGORITHMS}. */
 export type LbAlgorithm = (typeof LB_ALGORITHMS)[number];

@@ -8,16 +8,7 @@
 import { KeyedCircuitBreaker } from '@proxykit/circuit-breaker';
 import { type OutcomeClass } from '@proxykit/core';
 import { HealthChecker, HttpProbe } from '@proxykit/health-check';
-import {
-  type LoadBalancer,
-  Maglev,
-  PeakEwma,
-  PowerOfTwoChoices,
-  Random,
-  RoundRobin,
-  type UpstreamEntry,
-  WeightedLeastConn,
-} from '@proxykit/load-balancer';
+import { balancerByName, type LoadBalancer, type UpstreamEntry } from '@proxykit/load-balancer';
 import type { ProxyConfig } from './proxy-config.js';
 import type { BreakerStateLabel, UpstreamStatus } from './proxy-observer.js';
 
@@ -60,30 +51,6 @@ export function parseUpstreamUrl(value: string): UpstreamTarget {
   const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
   const basePath = url.pathname === '/' ? '' : url.pathname.replace(/\/+$/, '');
   return { name: url.origin, scheme, host, port, hostHeader: url.host, basePath };
-}
-
-/** Creates the balancer of {@link ProxyConfig.lb}. */
-function createBalancer(
-  config: ProxyConfig,
-  upstreams: readonly UpstreamTarget[],
-  availability: readonly ((upstream: UpstreamTarget) => boolean)[],
-): LoadBalancer<UpstreamTarget, string> {
-  const options = { upstreams, availability };
-  switch (config.lb) {
-    case 'round_robin':
-      return new RoundRobin<UpstreamTarget>(options);
-    case 'random':
-      return new Random<UpstreamTarget>(options);
-    case 'least_conn':
-      return new WeightedLeastConn<UpstreamTarget>(options);
-    case 'p2c':
-      return new PowerOfTwoChoices<UpstreamTarget>(options);
-    case 'peak_ewma':
-      return new PeakEwma<UpstreamTarget>(options);
-    case 'maglev':
-      // The request handed to pick() is the client IP: a client sticks to its upstream.
-      return new Maglev<UpstreamTarget, string>(options);
-  }
 }
 
 /**
@@ -145,7 +112,11 @@ export class UpstreamSelector {
     ];
     if (breakers !== undefined) checks.push((upstream) => breakers.isAvailable(upstream.name));
     checks.push((upstream) => this.#notAvoided(upstream));
-    this.#balancer = createBalancer(config, targets, checks);
+    // Maglev hashes what pick() receives: the client IP, so a client sticks to its upstream.
+    this.#balancer = balancerByName<UpstreamTarget, string>(config.lb, {
+      upstreams: targets,
+      availability: checks,
+    });
     this.#entries = targets.map((target) => {
       const entry = this.#balancer.get(target.name);
       if (entry === undefined) throw new RangeError(`upstreams: duplicate "${target.name}"`);
