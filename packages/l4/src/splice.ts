@@ -5,40 +5,116 @@
 // (both sockets `allowHalfOpen`, HAProxy's and socat's behaviour), a reset or an abrupt close on
 // one side destroys the other at once, and one idle timeout covers both directions. Listeners are
 // shared module-level functions that find the peer through a symbol on the socket: nothing is
-// allocated per chunk and no closure per connection. Bytes are counted from the sockets'
-// own `bytesRead`/`bytesWritten`, not per chunk. The idle timeout is a coarse per-process sweep
-// (idle-sweep.ts), not `socket.setTimeout`, which re-arms a timer on every read and write.
+// allocated per chunk by this module and no closure is made per connection on the fast path.
+// Bytes are counted from the sockets' own `bytesRead`/`bytesWritten`, not per chunk. The idle
+// timeout is a coarse per-process sweep (idle-sweep.ts), not `socket.setTimeout`, which re-arms a
+// timer on every read and write.
+//
+// Backend sockets read through `net.connect`'s `onread` option ({@link backendReadOptions}): the
+// kernel copies each chunk into a buffer the socket owns and `onBackendRead` writes a view of it
+// to the client, skipping the Readable stream (push, 'data' emit) and the ArrayBuffer Node
+// otherwise allocates per read (measured: about 1.3 µs less user CPU per request under
+// `ab -k -c 200`). The write keeps referring to that memory until the kernel took it, so whenever
+// bytes are still pending after the write the callback returns false (the socket stops reading)
+// and reading resumes only once the client has flushed everything — the buffer is never
+// overwritten under a pending write. That is also why the buffer is one per socket and not one
+// per process: a shared buffer would be overwritten by another socket's read while this one's
+// write is pending. It is 64 KiB (`READ_BUFFER_BYTES`, the size Node itself reads with): over a
+// 512 MiB bulk transfer (medians of 9 rounds) 16 KiB cost 1.02 CPU s/GiB, 32 KiB 0.72 and 64 KiB
+// 0.60, against 0.92 on the 'data' path; with 1,000 open request/response connections the
+// process held 70 MiB against 66 MiB on the 'data' path, since the buffer's pages are touched
+// only as far as reads fill them. Client sockets, accepted by `net.Server`, cannot be given
+// `onread` and keep the 'data' path. A pooled backend socket reads before any client exists:
+// bytes it receives while idle (a server-speaks-first greeting) are copied aside, up to 16 KiB
+// before it stops reading, and written to the client first when the socket is spliced.
 
-import type { Socket } from 'node:net';
+import type { OnReadOpts, Socket } from 'node:net';
 import { type IdleSweep, idleSweepFor } from './idle-sweep.js';
 
 const PEER = Symbol('proxykit.l4.peer');
 const DONE = Symbol('proxykit.l4.done');
 const CLIENT = Symbol('proxykit.l4.client');
 const SWEEP = Symbol('proxykit.l4.sweep');
+const HELD = Symbol('proxykit.l4.held');
+const RESUME = Symbol('proxykit.l4.resume');
+
+/** Size of each backend socket's read buffer (see the module comment for the choice). */
+export const READ_BUFFER_BYTES: number = 64 * 1024;
+
+/**
+ * Most bytes a backend socket reads while no client is spliced to it (copied aside); past this it
+ * stops reading until it is spliced, as a Readable stops at its high-water mark.
+ */
+const MAX_HELD_BYTES = 16 * 1024;
+
+const EMPTY = Buffer.alloc(0);
 
 /** Called once when both sockets of a splice are closed, with the client socket. */
 export type SpliceDone = (client: Socket) => void;
 
-/** A socket taking part in a splice. */
+/** A socket taking part in a splice (or a backend socket waiting for one). */
 interface Spliced extends Socket {
-  [PEER]: Spliced;
+  [PEER]: Spliced | undefined;
   [DONE]: SpliceDone | undefined;
   [CLIENT]: boolean;
   [SWEEP]: IdleSweep | undefined;
+  /** Bytes a backend socket read before it was spliced (copies), oldest first. */
+  [HELD]: Buffer[] | undefined;
+  /** The backend socket's resume-after-flush callback, made the first time it is needed. */
+  [RESUME]: ((error?: Error | null) => void) | undefined;
+}
+
+/** The backend socket's `onread` callback: `this` is the socket, `buffer` its own read buffer. */
+function onBackendRead(this: Spliced, nread: number, buffer: Uint8Array): boolean {
+  const peer = this[PEER];
+  if (peer === undefined) return hold(this, nread, buffer);
+  if (peer.write((buffer as Buffer).subarray(0, nread))) {
+    if (peer.writableLength === 0) return true;
+    // Pending, but below the high-water mark, so no 'drain' will come: a write callback queued
+    // behind it tells when the client has flushed.
+    peer.write(EMPTY, (this[RESUME] ??= resumeAfterFlush.bind(undefined, this)));
+  }
+  // The pending write still refers to `buffer`: read nothing more into it until the client has
+  // flushed ('drain', or the callback above).
+  return false;
+}
+
+/** Copies bytes read by a backend socket that has no client yet; false stops its reading. */
+function hold(socket: Spliced, nread: number, buffer: Uint8Array): boolean {
+  const held = (socket[HELD] ??= []);
+  held.push(Buffer.from(buffer.subarray(0, nread)));
+  let bytes = 0;
+  for (const chunk of held) bytes += chunk.length;
+  return bytes < MAX_HELD_BYTES;
+}
+
+/** Resumes a backend socket's reading once nothing written to its client is pending. */
+function resumeAfterFlush(backend: Spliced): void {
+  const client = backend[PEER];
+  if (client === undefined || backend.destroyed || client.destroyed) return;
+  if (client.writableLength === 0) backend.resume();
+}
+
+/**
+ * `onread` options for `net.connect` that make a backend socket read into a new buffer of its own
+ * (`READ_BUFFER_BYTES`) for {@link splice}. Call it once per socket: the buffer must not be shared.
+ */
+export function backendReadOptions(): OnReadOpts {
+  return { buffer: Buffer.allocUnsafeSlow(READ_BUFFER_BYTES), callback: onBackendRead };
 }
 
 function onData(this: Spliced, chunk: Buffer): void {
-  if (!this[PEER].write(chunk)) this.pause();
+  if (!(this[PEER] as Spliced).write(chunk)) this.pause();
 }
 
 function onDrain(this: Spliced): void {
-  this[PEER].resume();
+  // 'drain' fires once nothing is pending, so a backend reading into its own buffer may resume.
+  (this[PEER] as Spliced).resume();
 }
 
 function onEnd(this: Spliced): void {
   // The peer of this socket half-closed: pass the FIN on, keep the other direction open.
-  this[PEER].end();
+  (this[PEER] as Spliced).end();
 }
 
 function ignoreError(): void {
@@ -46,7 +122,7 @@ function ignoreError(): void {
 }
 
 function onClose(this: Spliced, hadError: boolean): void {
-  const peer = this[PEER];
+  const peer = this[PEER] as Spliced;
   // A clean close (both directions finished) lets the peer finish flushing; anything else — a
   // reset, an error, a destroy before both FINs — takes the peer down at once.
   if (!peer.destroyed && (hadError || !this.readableEnded || !this.writableFinished)) {
@@ -67,6 +143,7 @@ function attach(socket: Spliced, peer: Spliced, done: SpliceDone, isClient: bool
   socket[CLIENT] = isClient;
   socket[DONE] = done;
   socket[SWEEP] = undefined;
+  // A backend socket made with `backendReadOptions` never emits 'data'; any other still works.
   socket.on('data', onData);
   socket.on('drain', onDrain);
   socket.on('end', onEnd);
@@ -76,10 +153,13 @@ function attach(socket: Spliced, peer: Spliced, done: SpliceDone, isClient: bool
 
 /**
  * Forwards bytes both ways between two connected sockets until both are closed, then calls
- * `done(client)` once (`done` can be one function shared by every connection). Both sockets must have been created with `allowHalfOpen: true`, so a FIN from
- * one side ends the other side's writing only. `idleTimeoutMs` (0 for none) closes both when no
- * byte is read either way for that long (checked by a per-process sweep: after between 1 and
- * 1.25 × `idleTimeoutMs` of silence); nothing is armed per chunk.
+ * `done(client)` once (`done` can be one function shared by every connection). Both sockets must
+ * have been created with `allowHalfOpen: true`, so a FIN from one side ends the other side's
+ * writing only. The backend socket is best created with `onread: backendReadOptions()` (the
+ * cheaper path, see the module comment); a plain socket is forwarded through its 'data' events.
+ * `idleTimeoutMs` (0 for none) closes both when no byte is read either way for that long
+ * (checked by a per-process sweep: after between 1 and 1.25 × `idleTimeoutMs` of silence);
+ * nothing is armed per chunk.
  */
 export function splice(
   client: Socket,
@@ -104,6 +184,13 @@ export function splice(
     });
     return;
   }
+  // Bytes a pooled backend socket read while idle go to the client first (they are copies, so
+  // the backend may read on at once).
+  const held = b[HELD];
+  if (held !== undefined) {
+    b[HELD] = undefined;
+    for (const chunk of held) a.write(chunk);
+  }
   // A FIN that arrived before the splice with nothing left to read (a client that sent its bytes
   // and its FIN while the backend was connecting, whose 'end' had no listener yet) is passed on now.
   if (a.readableEnded) b.end();
@@ -113,7 +200,8 @@ export function splice(
     a[SWEEP] = sweep;
     sweep.add(a, b);
   }
-  // Data that arrived before the splice (buffered while connecting) flows now, in order.
+  // Data that arrived before the splice (buffered while connecting) flows now, in order; a
+  // backend socket that stopped reading while idle starts again.
   if (a.isPaused()) a.resume();
-  if (b.isPaused()) b.resume();
+  b.resume();
 }

@@ -5,9 +5,11 @@
 // returned: once a client used it, it carries that client's stream and is closed with it.
 // Sockets whose backend closed them while idle (FIN, reset, idle timeout on the backend) are
 // reported dead by the factory's watch and dropped at once; the hand-out checks again, so a
-// socket the backend already closed is never given to a client.
+// socket the backend already closed is never given to a client. Every backend socket reads into
+// a buffer of its own through `onread` (splice.ts): `socketFactory` spreads `connectOptions` into
+// each `net.connect`, so an `onread` getter there runs once per socket and gives each its own.
 
-import type { Socket } from 'node:net';
+import type { OnReadOpts, Socket } from 'node:net';
 import {
   type ConnectionLease,
   type PoolStats,
@@ -17,6 +19,7 @@ import {
   type Upstream,
   UpstreamPool,
 } from '@proxykit/upstream-pool';
+import { backendReadOptions } from './splice.js';
 
 /** Options of {@link WarmPool}. */
 export interface WarmPoolOptions {
@@ -72,7 +75,10 @@ const MAX_SOCKETS_PER_BACKEND = 1_000_000;
 
 /**
  * Per-backend pools of pre-connected sockets, plus the on-demand connect used when a pool is
- * empty. Backend sockets are half-open capable (`allowHalfOpen`), Nagle off, keep-alive on.
+ * empty. Backend sockets are half-open capable (`allowHalfOpen`), Nagle off, keep-alive on, and
+ * read through `onread` into a buffer of their own (`backendReadOptions`), so they are meant for
+ * `splice`: bytes a socket receives while idle are kept aside for its client, not emitted
+ * as 'data'.
  */
 export class WarmPool implements AsyncDisposable {
   /** The socket factory (also used for on-demand connects). */
@@ -84,7 +90,13 @@ export class WarmPool implements AsyncDisposable {
   constructor(options: WarmPoolOptions) {
     this.factory = socketFactory({
       connectTimeoutMs: options.connectTimeoutMs,
-      connectOptions: { allowHalfOpen: true },
+      connectOptions: {
+        allowHalfOpen: true,
+        // Read once per `net.connect` (the factory spreads these options): a new buffer each.
+        get onread(): OnReadOpts {
+          return backendReadOptions();
+        },
+      },
     });
     this.pool =
       options.size === 0

@@ -1,0 +1,182 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { connect, type Socket } from 'node:net';
+import { Duplex } from 'node:stream';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  closed,
+  connectTo,
+  hashIncoming,
+  sendRandom,
+  startServer,
+  type TestServer,
+  waitFor,
+} from '../test/net-helpers.js';
+import { LocalForwarder } from './forwarder.js';
+import { backendReadOptions, READ_BUFFER_BYTES, splice } from './splice.js';
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function server(onSocket: (socket: Socket) => void): Promise<TestServer> {
+  const started = await startServer(onSocket);
+  cleanups.push(() => started.close());
+  return started;
+}
+
+/** A backend socket read through `onread`, as the forwarder makes them. */
+async function bufferedBackend(port: number): Promise<Socket> {
+  const socket = connect({
+    port,
+    host: '127.0.0.1',
+    allowHalfOpen: true,
+    onread: backendReadOptions(),
+  });
+  cleanups.push(() => {
+    socket.destroy();
+  });
+  await once(socket, 'connect');
+  return socket;
+}
+
+/**
+ * A client stand-in whose writes complete only after a macrotask, and which copies each chunk
+ * when it completes: a chunk whose memory was overwritten while its write was pending arrives
+ * corrupted. Small writes stay below the high-water mark, so they are pending without `write`
+ * returning false.
+ */
+class SlowWriter extends Duplex {
+  readonly hash = createHash('sha256');
+  bytes = 0;
+  completedWrites = 0;
+
+  constructor() {
+    super({ allowHalfOpen: true });
+  }
+
+  override _read(): void {
+    // Nothing to send to the backend.
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: () => void): void {
+    setImmediate(() => {
+      this.hash.update(Buffer.from(chunk));
+      this.bytes += chunk.length;
+      this.completedWrites++;
+      callback();
+    });
+  }
+}
+
+describe('splice with backend sockets reading into their own buffer', () => {
+  it('gives every backend socket a buffer of its own', () => {
+    const a = backendReadOptions();
+    const b = backendReadOptions();
+    expect(a.buffer).not.toBe(b.buffer);
+    expect((a.buffer as Uint8Array).length).toBe(READ_BUFFER_BYTES);
+    expect(a.callback).toBe(b.callback);
+  });
+
+  it('never overwrites the buffer under a pending write, with writes above and below the high-water mark', async () => {
+    // Chunks of every size from 1 byte to 3 × the read buffer, so some reads are small (a write
+    // pending below the high-water mark) and some fill the buffer (a write past it).
+    const sent = createHash('sha256');
+    let total = 0;
+    const origin = await server((socket) => {
+      void (async () => {
+        for (let i = 0; i < 400; i++) {
+          const chunk = randomBytes(1 + ((i * 7919) % (3 * READ_BUFFER_BYTES)));
+          sent.update(chunk);
+          total += chunk.length;
+          if (!socket.write(chunk)) await once(socket, 'drain');
+          if (i % 16 === 0) await new Promise((resolve) => setTimeout(resolve, 1));
+        }
+        socket.end();
+      })();
+    });
+    const backend = await bufferedBackend(origin.port);
+    let dataEvents = 0;
+    backend.on('data', () => dataEvents++);
+    const client = new SlowWriter();
+    const finished = once(client, 'finish');
+    let done = false;
+    splice(client as unknown as Socket, backend, 0, () => {
+      done = true;
+    });
+    await finished; // the backend's FIN was passed on after every byte
+    expect(client.bytes).toBe(total);
+    expect(client.hash.digest('hex')).toBe(sent.digest('hex'));
+    expect(client.completedWrites).toBeGreaterThan(400 / 3);
+    expect(dataEvents).toBe(0); // the bytes went through `onread`, not the Readable stream
+    client.destroy();
+    await waitFor(() => done);
+  }, 30_000);
+
+  it('carries bytes to slow readers intact through the forwarder, many connections at once', async () => {
+    const size = 8 * 1024 * 1024;
+    const sums: string[] = [];
+    const origin = await server((socket) => {
+      socket.resume();
+      // Warm sockets the test leaves idle are reset at the end; their sends fail.
+      sendRandom(socket, size).then(
+        (sha) => sums.push(sha),
+        () => undefined,
+      );
+    });
+    const engine = new LocalForwarder({
+      listen: '127.0.0.1:0',
+      backends: [origin.address],
+      warmPoolSize: 2,
+      healthCheck: false,
+    });
+    cleanups.push(() => engine.close());
+    const { port } = await engine.listen();
+    const received = await Promise.all(
+      Array.from({ length: 6 }, async () => {
+        const client = await connectTo(port, '127.0.0.1', true);
+        // A reader that stops for a while every few chunks, so writes to it stay pending.
+        let chunks = 0;
+        client.on('data', () => {
+          if (++chunks % 4 === 0) {
+            client.pause();
+            setTimeout(() => client.resume(), 2);
+          }
+        });
+        const result = await hashIncoming(client);
+        client.end();
+        await closed(client);
+        return result;
+      }),
+    );
+    expect(received.map((r) => r.bytes)).toEqual(Array(6).fill(size));
+    for (const { sha256 } of received) expect(sums).toContain(sha256);
+  }, 60_000);
+
+  it('forwards more bytes than it holds aside for a pooled socket that received them while idle', async () => {
+    const greeting = randomBytes(200_000);
+    const origin = await server((socket) => {
+      socket.write(greeting);
+      socket.resume();
+      socket.on('end', () => socket.end());
+    });
+    const engine = new LocalForwarder({
+      listen: '127.0.0.1:0',
+      backends: [origin.address],
+      warmPoolSize: 1,
+      healthCheck: false,
+    });
+    cleanups.push(() => engine.close());
+    const { port } = await engine.listen();
+    await waitFor(() => origin.accepted === 1, 10_000, 'the warm socket');
+    await new Promise((resolve) => setTimeout(resolve, 100)); // it read what it may while idle
+    const client = await connectTo(port, '127.0.0.1', true);
+    client.end();
+    const { sha256, bytes } = await hashIncoming(client);
+    expect(bytes).toBe(greeting.length);
+    expect(sha256).toBe(createHash('sha256').update(greeting).digest('hex'));
+    expect(engine.snapshot().backends[origin.address]?.warm).toBe(1);
+    await closed(client);
+  });
+});
