@@ -1,8 +1,9 @@
 /**
  * Why: a proxy needs one breaker per upstream, a client one per host or tenant. A map of full
  * breaker objects with a timer each (opossum's shape) grows without bound and costs kilobytes a
- * key; here each key is a small state object with no timer, the key set is capped with LRU
- * eviction, and `isAvailable(key)` lets a load balancer skip open upstreams without calling them.
+ * key; here each key is a small state object with no timer, the key set is capped with exact LRU
+ * eviction (core's `KeySlots`: a call for a known key costs one Map look-up and moves no Map
+ * entry), and `isAvailable(key)` lets a load balancer skip open upstreams without calling them.
  */
 import {
   type BrokenCircuitError,
@@ -10,6 +11,7 @@ import {
   createContext,
   type Disposer,
   type Handler,
+  KeySlots,
   type Layer,
   type Operation,
   requireInteger,
@@ -55,27 +57,30 @@ export class KeyedCircuitBreaker<K> {
   readonly events: BreakerEvents<K> = new BreakerEvents();
   /** The key cap. */
   readonly maxKeys: number;
-  readonly #circuits = new Map<K, Circuit<K>>();
+  readonly #slots: KeySlots<K>;
+  /** Each key's breaker, at the key's slot. */
+  readonly #circuits: (Circuit<K> | undefined)[] = [];
 
   /** @throws RangeError or TypeError naming the first invalid option */
   constructor(options: KeyedCircuitBreakerOptions = {}) {
     this.settings = resolveBreakerOptions('KeyedCircuitBreaker', options);
     this.maxKeys = requireInteger('KeyedCircuitBreaker', 'maxKeys', options.maxKeys ?? 10_000, 1);
+    this.#slots = new KeySlots<K>(this.maxKeys, () => undefined);
   }
 
   /** Number of keys tracked. */
   get size(): number {
-    return this.#circuits.size;
+    return this.#slots.size;
   }
 
   /** State of `key`'s breaker (`closed` for a key never seen). */
   stateOf(key: K): CircuitState {
-    return this.#circuits.get(key)?.stateName ?? 'closed';
+    return this.#peek(key)?.stateName ?? 'closed';
   }
 
   /** True when a call for `key` made now would run. Does not create a breaker for the key. */
   isAvailable(key: K): boolean {
-    const circuit = this.#circuits.get(key);
+    const circuit = this.#peek(key);
     return circuit === undefined || circuit.isAvailable(this.settings.clock.now());
   }
 
@@ -134,20 +139,26 @@ export class KeyedCircuitBreaker<K> {
 
   /** Closes `key`'s breaker and forgets its failures. */
   reset(key: K): void {
-    this.#circuits.get(key)?.reset();
+    this.#peek(key)?.reset();
   }
 
   /** Forgets `key` altogether; returns whether it was tracked. */
   delete(key: K): boolean {
-    return this.#circuits.delete(key);
+    const slot = this.#slots.delete(key);
+    if (slot === -1) return false;
+    this.#circuits[slot] = undefined;
+    return true;
   }
 
   /** Snapshots of every breaker that is not closed, for a warm start with `restore()`. */
   toJSON(): [K, CircuitSnapshot][] {
     const now = this.settings.clock.now();
     const out: [K, CircuitSnapshot][] = [];
-    for (const [key, circuit] of this.#circuits) {
-      if (circuit.stateName !== 'closed') out.push([key, circuit.toJSON(now)]);
+    for (const [key, slot] of this.#slots.entries()) {
+      const circuit = this.#circuits[slot];
+      if (circuit !== undefined && circuit.stateName !== 'closed') {
+        out.push([key, circuit.toJSON(now)]);
+      }
     }
     return out;
   }
@@ -180,21 +191,23 @@ export class KeyedCircuitBreaker<K> {
     return this.events.onReject.on(listener);
   }
 
+  /** `key`'s breaker, if tracked, without making it the most recently used. */
+  #peek(key: K): Circuit<K> | undefined {
+    const slot = this.#slots.peek(key);
+    return slot === -1 ? undefined : this.#circuits[slot];
+  }
+
+  /** `key`'s breaker, made the most recently used; created (evicting the least recent) if new. */
   #circuitFor(key: K): Circuit<K> {
-    const circuits = this.#circuits;
-    let circuit = circuits.get(key);
-    if (circuit !== undefined) {
-      // Move to the most recently used end; Map keeps insertion order.
-      circuits.delete(key);
-      circuits.set(key, circuit);
-      return circuit;
+    const slots = this.#slots;
+    const known = slots.touch(key);
+    if (known !== -1) {
+      const circuit = this.#circuits[known];
+      if (circuit !== undefined) return circuit;
     }
-    if (circuits.size >= this.maxKeys) {
-      const oldest = circuits.keys().next();
-      if (oldest.done !== true) circuits.delete(oldest.value);
-    }
-    circuit = new Circuit(this, key);
-    circuits.set(key, circuit);
+    const slot = known === -1 ? slots.insert(key) : known;
+    const circuit = new Circuit(this, key);
+    this.#circuits[slot] = circuit;
     return circuit;
   }
 }

@@ -44,6 +44,7 @@ export {
   isTimeoutError,
 } from './errors.js';
 export { type Disposer, Emitter, type Listener, proxykitChannel, toDisposer } from './events.js';
+export { KeySlots } from './key-slots.js';
 export type { Handler, Layer, Operation, Service } from './layer.js';
 export { LayerBase, type LayerStack, execute, stack } from './stack.js';
 export { TimeoutLayer, type TimeoutLayerOptions } from './timeout-layer.js';

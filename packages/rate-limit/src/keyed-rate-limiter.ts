@@ -3,12 +3,12 @@
  * whoever sends the requests. A map that grows with every new key is a memory leak an attacker
  * controls, and a timer per key (rate-limiter-flexible's memory store expires every key with its
  * own `setTimeout`) costs more than the state it guards. Here the key set is capped at `maxKeys`
- * with exact least-recently-used eviction (see key-slots.ts for how a hit stays at one hash
+ * with exact least-recently-used eviction (core's `KeySlots`: a hit stays at one hash
  * lookup), no key owns a timer, and a key's state is as small as the algorithm allows: for a
  * token bucket, a leaky-bucket meter and GCRA one float in a `Float64Array`, for a sliding window
  * one small array of counts, recycled from the evicted key.
  */
-import { requireInteger } from '@proxykit/core';
+import { KeySlots, requireInteger } from '@proxykit/core';
 import type { Gcra } from './gcra.js';
 import type { LeakyBucket } from './leaky-bucket.js';
 import {
@@ -19,7 +19,6 @@ import {
   waitUntil,
 } from './rate-limiter.js';
 import { clockReader } from './clock-reader.js';
-import { KeySlots } from './key-slots.js';
 import { SlidingWindow, type WindowCounter } from './sliding-window.js';
 import type { TokenBucket } from './token-bucket.js';
 import { VirtualSchedulingLimiter } from './virtual-scheduling.js';

@@ -1,18 +1,33 @@
 /**
- * Why: a keyed limiter needs exact least-recently-used eviction at the cost of one hash lookup per
- * call. The usual JavaScript LRU — delete the key from a `Map` and set it again so that it moves
- * to the end of the insertion order (KeyedCircuitBreaker's) — makes V8 rebuild the map's table
- * every few calls, because each delete leaves a hole: measured at 50–150 ns a call, more than the
- * whole rate-limit decision. Here the map only translates a key into a slot number, assigned once;
- * the recency order is a doubly linked list threaded through two `Int32Array`s, and the limiter
- * keeps each key's state in its own array at the same slot. A hit moves the slot to the list's tail with
- * a handful of array writes and touches neither the map nor the heap; a new key takes a free slot
- * or the head's (the least recently used key's), so the map never exceeds the cap.
+ * Why: keyed state on a request path (a limiter per client, a breaker per upstream) needs a cap
+ * with exact least-recently-used eviction at the cost of one hash lookup per call. The usual
+ * JavaScript LRU — delete the key from a `Map` and set it again so that it moves to the end of the
+ * insertion order — makes V8 rebuild the map's table every few calls, because each delete leaves
+ * a hole: measured at 50–150 ns a call, more than a whole rate-limit decision. Here the map only
+ * translates a key into a slot number, assigned once; the recency order is a doubly linked list
+ * threaded through two `Int32Array`s, and the owner keeps each key's state in its own array at the
+ * same slot. A hit moves the slot to the list's tail with a handful of array writes and touches
+ * neither the map nor the heap; a new key takes a free slot or the head's (the least recently used
+ * key's), so the map never exceeds the cap.
  */
 
 const NONE = -1;
 
-/** @internal Exact LRU index from keys to slots `0 … capacity − 1`, capped at `maxKeys`. */
+/**
+ * Exact LRU index from keys to slots `0 … capacity − 1`, capped at `maxKeys`: keep each key's
+ * state in an array of your own at its slot.
+ *
+ * @example
+ * ```ts
+ * const states: State[] = [];
+ * const slots = new KeySlots<string>(10_000, () => undefined);
+ * let slot = slots.touch(key);
+ * if (slot === -1) {
+ *   slot = slots.insert(key); // at the cap, the least recently used key's slot
+ *   states[slot] = freshState();
+ * }
+ * ```
+ */
 export class KeySlots<K> {
   readonly #index = new Map<K, number>();
   readonly #maxKeys: number;
