@@ -27,8 +27,28 @@ export interface DrainResult {
 
 /** Per-socket state: responses in flight, and whether an upgrade listener took the socket over. */
 interface SocketState {
+  readonly tracker: ConnectionTracker;
+  readonly socket: Duplex;
   readonly responses: Set<ServerResponse>;
   upgraded: boolean;
+}
+
+/** Where a tracked response keeps its connection's state, for the shared 'close' listener. */
+const SOCKET_STATE = Symbol('proxykit.drain.socket-state');
+
+/** A response followed by a tracker. */
+interface TrackedResponse extends ServerResponse {
+  [SOCKET_STATE]?: SocketState;
+}
+
+/**
+ * A response's 'close' (Node emits it once the response ended, sent or aborted): one function
+ * shared by every response, so following a request allocates no closure and no `once` wrapper.
+ */
+function onResponseClose(this: TrackedResponse): void {
+  const state = this[SOCKET_STATE];
+  if (state === undefined || !state.responses.delete(this)) return;
+  state.tracker.responseEnded(state);
 }
 
 const OWNER = 'ConnectionTracker';
@@ -160,7 +180,7 @@ export class ConnectionTracker {
     const known = this.#sockets.get(socket);
     if (known !== undefined) return known;
     if (socket.destroyed) return undefined;
-    const state: SocketState = { responses: new Set(), upgraded: false };
+    const state: SocketState = { tracker: this, socket, responses: new Set(), upgraded: false };
     this.#sockets.set(socket, state);
     socket.once('close', () => {
       this.#sockets.delete(socket);
@@ -180,11 +200,12 @@ export class ConnectionTracker {
     if (state === undefined) return;
     state.responses.add(res);
     if (this.#draining) res.shouldKeepAlive = false;
-    const finished = (): void => {
-      if (!state.responses.delete(res)) return;
-      if (this.#draining && state.responses.size === 0 && !state.upgraded) socket.end();
-    };
-    res.once('finish', finished);
-    res.once('close', finished);
+    (res as TrackedResponse)[SOCKET_STATE] = state;
+    res.on('close', onResponseClose);
+  }
+
+  /** @internal a response of `state`'s connection ended: while draining, its last one closes it */
+  responseEnded(state: SocketState): void {
+    if (this.#draining && state.responses.size === 0 && !state.upgraded) state.socket.end();
   }
 }
