@@ -352,11 +352,10 @@ class ProxyExchange implements AttemptSink {
       this.#respondError(502);
       return;
     }
+    // Nothing is written yet: Node sends the head with the first body write, and corks the socket
+    // for the rest of that tick, so a small response whose body and end arrived with its headers
+    // (one read from the upstream) leaves in one write.
     this.#responding = true;
-    // Hold the socket writes until the end of this tick: a small response whose body and end
-    // arrived with its headers (one read from the upstream) leaves in one write instead of three.
-    res.cork();
-    process.nextTick(uncork, res);
   }
 
   attemptData(call: UpstreamCall, chunk: Buffer): void {
@@ -489,10 +488,6 @@ class ProxyExchange implements AttemptSink {
     this.#span.end(finished);
     runtime.observer.requestFinished(finished);
   };
-}
-
-function uncork(res: ServerResponse): void {
-  res.uncork();
 }
 
 function retryNow(exchange: ProxyExchange): void {
