@@ -199,15 +199,11 @@ export class KeyedCircuitBreaker<K> {
 
   /** `key`'s breaker, made the most recently used; created (evicting the least recent) if new. */
   #circuitFor(key: K): Circuit<K> {
-    const slots = this.#slots;
-    const known = slots.touch(key);
-    if (known !== -1) {
-      const circuit = this.#circuits[known];
-      if (circuit !== undefined) return circuit;
-    }
-    const slot = known === -1 ? slots.insert(key) : known;
+    // A tracked key always has its breaker: insert sets it, delete clears both.
+    const known = this.#slots.touch(key);
+    if (known !== -1) return this.#circuits[known] as Circuit<K>;
     const circuit = new Circuit(this, key);
-    this.#circuits[slot] = circuit;
+    this.#circuits[this.#slots.insert(key)] = circuit;
     return circuit;
   }
 }
