@@ -98,6 +98,13 @@ export function defineLoadSuite(suite: Omit<LoadSuite, 'kind'>): LoadSuite {
   return { kind: 'load', ...suite };
 }
 
+/** `key` of the row named `a` divided by `key` of the row named `b`; NaN when either is missing. */
+export function rowRatio(table: LoadTable, a: string, b: string, key: string): number {
+  const value = (name: string): number =>
+    table.rows.find((r) => r.name === name)?.values[key] ?? NaN;
+  return value(a) / value(b);
+}
+
 /** Builds a target from two rows of `table`, taking `key` from each. */
 export function compareRows(
   table: LoadTable,
@@ -115,8 +122,7 @@ export function compareRows(
   const row = (name: string): LoadRow | undefined => table.rows.find((r) => r.name === name);
   const ours = row(options.case);
   const theirs = row(options.against);
-  const value = (r: LoadRow | undefined): number => r?.values[options.key] ?? NaN;
-  const ratio = value(ours) / value(theirs);
+  const ratio = rowRatio(table, options.case, options.against, options.key);
   const reached = options.comparison === '≥' ? ratio >= options.goal : ratio <= options.goal;
   const failing = (options.mustBeZero ?? []).filter((key) =>
     [ours, theirs].some((r) => (r?.values[key] ?? 0) !== 0),

@@ -28,6 +28,7 @@ import { stopAll } from '../load/cleanup.js';
 import { envInteger, profileFlags } from '../load/env-options.js';
 import {
   compareRows,
+  rowRatio,
   defineLoadSuite,
   type LoadMeasurement,
   type LoadRow,
@@ -371,13 +372,12 @@ async function measure(): Promise<LoadMeasurement> {
       mustBeZero,
     }),
   ];
-  const value = (table: LoadTable, name: string, key: string): number =>
-    table.rows.find((r) => r.name === name)?.values[key] ?? NaN;
   const ratio = (table: LoadTable, a: string, b: string, key: string): string =>
-    (value(table, a, key) / value(table, b, key)).toFixed(2);
+    rowRatio(table, a, b, key).toFixed(2);
   const finite = (line: string): boolean => !line.includes('NaN');
   notes.push(
     ...[
+      `the native limit: ${HAPROXY} reaches ${ratio(abTable, HAPROXY, PIPE, 'rps')}× the bare pipe's requests/s at ${ratio(abTable, HAPROXY, PIPE, 'cpu')}× its CPU per request; the backend and ab share the cores with the forwarder, so a forwarder cheaper than the pipe gains less than its CPU saving`,
       `${OURS_N} reaches ${ratio(abTable, OURS_N, OURS, 'rps')}× the requests/s of ${OURS} and ${ratio(abTable, OURS_N, HAPROXY, 'rps')}× HAProxy's (one thread)`,
       `bulk: ${OURS} moves ${ratio(bulkTable, OURS, HAPROXY, 'mbps')}× HAProxy's MB/s, ${ratio(bulkTable, OURS, SOCAT, 'mbps')}× socat's and ${ratio(bulkTable, OURS, PIPE, 'mbps')}× the bare pipe's`,
       `CPU per request (user + system time of the forwarding process and its workers, from /proc, which shared cores disturb less than requests/s): ${OURS} spends ${ratio(abTable, OURS, PIPE, 'cpu')}× the bare pipe's and ${ratio(abTable, OURS, HAPROXY, 'cpu')}× HAProxy's; per GiB of bulk ${ratio(bulkTable, OURS, HAPROXY, 'cpu')}× HAProxy's and ${ratio(bulkTable, OURS, SOCAT, 'cpu')}× socat's`,

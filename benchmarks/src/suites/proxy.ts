@@ -31,6 +31,7 @@ import { stopAll } from '../load/cleanup.js';
 import { envInteger, profileFlags } from '../load/env-options.js';
 import {
   compareRows,
+  rowRatio,
   defineLoadSuite,
   type LoadMeasurement,
   type LoadRow,
@@ -255,13 +256,18 @@ async function measure(): Promise<LoadMeasurement> {
       mustBeZero,
     }),
   ]);
-  const value = (name: string, key: string): number =>
-    table.rows.find((r) => r.name === name)?.values[key] ?? NaN;
-  const ratios = (key: string, names: readonly string[]): string =>
+  const ratios = (key: string, names: readonly string[], of = OURS): string =>
     names
-      .filter((name) => !Number.isNaN(value(OURS, key) / value(name, key)))
-      .map((name) => `${(value(OURS, key) / value(name, key)).toFixed(2)}× ${name}'s`)
+      .map((name) => ({ name, x: rowRatio(table, of, name, key) }))
+      .filter(({ x }) => !Number.isNaN(x))
+      .map(({ name, x }) => `${x.toFixed(2)}× ${name}'s`)
       .join(', ');
+  const floor = ratios('rps', [REPLY_FROM, HTTP_PROXY], UNDICI);
+  if (floor !== '') {
+    notes.push(
+      `the floor of a proxy on node:http and undici: the ${UNDICI}, with no feature at all, reaches ${floor} requests/s`,
+    );
+  }
   const nativeRatios = ratios('rps', [NGINX, HAPROXY]);
   if (nativeRatios !== '') notes.push(`${OURS} reaches ${nativeRatios} requests/s`);
   const cpu = ratios('cpu', [REPLY_FROM, HTTP_PROXY, UNDICI, NGINX, HAPROXY]);
