@@ -12,6 +12,7 @@ import { KeySlots, requireInteger } from '@proxykit/core';
 import type { Gcra } from './gcra.js';
 import type { LeakyBucket } from './leaky-bucket.js';
 import {
+  bookAfter,
   costError,
   type KeyedLimiter,
   type RateDecision,
@@ -154,14 +155,14 @@ export class KeyedRateLimiter<K> implements KeyedLimiter<K>, Disposable {
       // A key not seen (or forgotten) is idle: it is admitted.
       const fresh = slots.insert(key);
       if (slots.evicted) this.#evicted((this.#tats[fresh] ?? 0) > now);
-      this.#tats[fresh] = now + booked;
+      this.#tats[fresh] = bookAfter(now, booked);
       return 0;
     }
     const tats = this.#tats;
     const tat = tats[slot] ?? 0;
     const allowAt = tat - (scheduled.horizon - booked);
     if (allowAt <= now) {
-      tats[slot] = (tat > now ? tat : now) + booked;
+      tats[slot] = bookAfter(tat > now ? tat : now, booked);
       return 0;
     }
     return waitUntil(allowAt, now);

@@ -21,7 +21,7 @@ import {
   requireNumber,
   systemClock,
 } from '@proxykit/core';
-import { costError, MAX_RATE_OPTION, waitUntil } from './rate-limiter.js';
+import { bookAfter, costError, MAX_RATE_OPTION, waitUntil } from './rate-limiter.js';
 import { VirtualSchedulingLimiter } from './virtual-scheduling.js';
 
 /** Options for {@link LeakyBucket}. */
@@ -156,7 +156,7 @@ export class LeakyBucket extends VirtualSchedulingLimiter {
     if (signal?.aborted === true) return Promise.reject(abortReason(signal));
     const now = this.clock.now();
     if (this.#queue.size === 0 && this.tat <= now) {
-      this.tat = now + cost * this.interval;
+      this.tat = bookAfter(now, cost * this.interval);
       return RESOLVED;
     }
     const wait = this.#fits(cost, now, false);
@@ -186,7 +186,7 @@ export class LeakyBucket extends VirtualSchedulingLimiter {
     const tat = this.tat > now ? this.tat : now;
     const allowAt = tat + (this.#queuedCost + cost) * this.interval - this.horizon;
     if (allowAt <= now) {
-      if (book) this.tat = tat + cost * this.interval;
+      if (book) this.tat = bookAfter(tat, cost * this.interval);
       return 0;
     }
     return waitUntil(allowAt, now);
@@ -212,7 +212,7 @@ export class LeakyBucket extends VirtualSchedulingLimiter {
       // Calls leave on the schedule, not when the timer happened to fire: a late timer releases
       // the calls that were due together instead of slowing the drain down.
       // (After reset() the schedule restarts from now.)
-      this.tat = (this.tat === -Infinity ? now : this.tat) + head.cost * this.interval;
+      this.tat = bookAfter(this.tat === -Infinity ? now : this.tat, head.cost * this.interval);
       head.detach();
       head.resolve();
     }

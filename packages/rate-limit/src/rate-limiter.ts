@@ -104,6 +104,17 @@ export function costError(
 }
 
 /**
+ * @internal `base + booked`, but at least one unit in the last place past `base`: a booking too
+ * small to move the schedule (under half a unit in the last place of `base`, about 0.06 µs at
+ * epoch milliseconds) still costs that unit, or calls of such costs would all be admitted for
+ * nothing. The Redis script books the same way (redis-scripts.ts).
+ */
+export function bookAfter(base: number, booked: number): number {
+  const next = base + booked;
+  return next !== base ? next : base + Math.abs(base) * Number.EPSILON;
+}
+
+/**
  * @internal The wait from `now` until `at` (> now), nudged up by the rounding of `now + wait` so
  * that a caller who waits exactly the returned time and asks again at `now + wait` is admitted.
  */

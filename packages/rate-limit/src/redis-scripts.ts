@@ -50,7 +50,10 @@ if tat ~= nil then
 else
   tat = now
 end
-tat = tat + booked
+local booked_tat = tat + booked
+-- (a booking too small to move tat still costs one unit in its last place: bookAfter)
+if booked_tat == tat then booked_tat = tat + math.abs(tat) * 2.220446049250313e-16 end
+tat = booked_tat
 redis.call('SET', KEYS[1], string.format('%.17g', tat), 'PX', math.max(1, math.ceil(tat - now)))
 return 0
 `;

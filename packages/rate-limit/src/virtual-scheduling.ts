@@ -12,6 +12,7 @@
 import type { Clock } from '@proxykit/core';
 import { clockReader } from './clock-reader.js';
 import {
+  bookAfter,
   costError,
   type RateDecision,
   type RateLimiter,
@@ -81,7 +82,7 @@ export abstract class VirtualSchedulingLimiter implements RateLimiter {
     const booked = cost * this.interval;
     const allowAt = tat - (this.horizon - booked);
     if (allowAt <= now) {
-      this.tat = (tat > now ? tat : now) + booked;
+      this.tat = bookAfter(tat > now ? tat : now, booked);
       return 0;
     }
     return waitUntil(allowAt, now);

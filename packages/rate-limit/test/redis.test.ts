@@ -176,6 +176,18 @@ describe('RedisRateLimiter against a real redis-server', () => {
     30_000,
   );
 
+  it('charges a cost too small to move the schedule at epoch times, as the local limiter does', async () => {
+    // At 1.7e12 ms one unit in the last place is 2.4e-4 ms; each call books 5e-8 ms.
+    const plan = scriptPlan(new TokenBucket({ capacity: 50, refillPerSecond: 960.9 }));
+    const now = 1.7e12;
+    const decide = async (cost: number): Promise<number> =>
+      (await redis.eval(plan.source, 1, 'tiny-cost', ...plan.args(cost, now))) as number;
+    expect(await decide(50)).toBe(0); // full
+    let admitted = 0;
+    for (let i = 0; i < 100; i++) if ((await decide(50e-9)) === 0) admitted++;
+    expect(admitted).toBeLessThanOrEqual(1);
+  });
+
   it('sets a TTL that ends when the key is fresh again, so idle keys vanish', async () => {
     const limiter = new RedisRateLimiter({
       client: fromIoredis(redis),
