@@ -105,7 +105,7 @@ export function costError(
 
 /**
  * @internal `base + booked`, but at least one unit in the last place past `base`: a booking too
- * small to move the schedule (under half a unit in the last place of `base`, about 0.06 µs at
+ * small to move the schedule (under half a unit in the last place of `base`, about 0.12 µs at
  * epoch milliseconds) still costs that unit, or calls of such costs would all be admitted for
  * nothing. The Redis script books the same way (redis-scripts.ts).
  */
