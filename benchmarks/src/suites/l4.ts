@@ -28,12 +28,12 @@ import { stopAll } from '../load/cleanup.js';
 import { envInteger, profileFlags } from '../load/env-options.js';
 import {
   compareRows,
-  rowRatio,
   defineLoadSuite,
   type LoadMeasurement,
   type LoadRow,
   type LoadSuite,
   type LoadTable,
+  rowRatio,
 } from '../load/load-suite.js';
 import { ensureCommands, firstLine } from '../load/native-commands.js';
 import { startHaproxy, startSocat } from '../load/native-peers.js';

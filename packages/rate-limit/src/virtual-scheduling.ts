@@ -26,9 +26,10 @@ import {
  * most `horizon` ms may be booked ahead of now.
  *
  * A call of cost `c` at time `now` is admitted when `tat - (horizon - c · interval) <= now`; it
- * then books `c` slots: `tat = max(tat, now) + c · interval`. Over any stretch of time from one
- * admitted call to another `t` ms later, the admitted cost is therefore at most
- * `horizon / interval + t / interval` (up to floating-point rounding).
+ * then books `c` slots: `tat = max(tat, now) + c · interval`, moved at least one unit in the last
+ * place (`bookAfter`). Over any stretch of time from one admitted call to another `t` ms
+ * later, the admitted cost is therefore at most `horizon / interval + t / interval` (up to
+ * floating-point rounding).
  */
 export abstract class VirtualSchedulingLimiter implements RateLimiter {
   /** The largest cost one call may ask for. */
