@@ -116,6 +116,38 @@ describe('parseIp', () => {
     expect(parseIp('unknown')).toBeUndefined();
     expect(parseIp('_hidden')).toBeUndefined();
   });
+
+  it('writes IPv6 as RFC 5952 §4 does', () => {
+    const text = (ip: string): string | undefined => parseIp(ip)?.address;
+    expect(text('2001:0DB8:0000:0000:0000:0000:0000:0001')).toBe('2001:db8::1');
+    expect(text('::0')).toBe('::');
+    expect(text('0:0:0:0:0:0:0:1')).toBe('::1');
+    expect(text('2001:db8::')).toBe('2001:db8::');
+    expect(text('2001:db8:0:1:0:0:0:1')).toBe('2001:db8:0:1::1'); // the longest run
+    expect(text('2001:db8:0:0:1:0:0:1')).toBe('2001:db8::1:0:0:1'); // the first of equal runs
+    expect(text('2001:db8:0:1:1:1:1:1')).toBe('2001:db8:0:1:1:1:1:1'); // one zero group stays
+    expect(text('::1.2.3.4')).toBe('::102:304');
+    expect(text('::ffff:a00:1')).toBe('10.0.0.1'); // IPv4-mapped in hex
+  });
+
+  test.prop([fc.ipV6()], { numRuns: 500 })(
+    'gives every spelling of an IPv6 address the same text, which stands for the same address',
+    (ip) => {
+      const bits = v6ToBigInt(ip);
+      const groups = Array.from({ length: 8 }, (_, i) => (bits >> BigInt(112 - 16 * i)) & 0xffffn);
+      const spelledOut = groups.map((g) => g.toString(16).padStart(4, '0').toUpperCase()).join(':');
+      const parsed = parseIp(ip);
+      expect(parsed).toBeDefined();
+      expect(parseIp(spelledOut)).toEqual(parsed);
+      expect(parseIp(parsed?.address ?? '')).toEqual(parsed);
+      if (parsed?.family === 'ipv6') {
+        expect(v6ToBigInt(parsed.address)).toBe(bits);
+      } else {
+        expect(bits >> 32n).toBe(0xffffn); // IPv4-mapped
+        expect(v4ToBigInt(parsed?.address ?? '')).toBe(bits & 0xffffffffn);
+      }
+    },
+  );
 });
 
 const v4Net = fc.tuple(fc.ipV4(), fc.integer({ min: 0, max: 32 })).map(([ip, prefix]) => ({

@@ -9,7 +9,11 @@
  */
 import { isIP, isIPv4, isIPv6 } from 'node:net';
 
-/** An IP address in canonical form: IPv4-mapped IPv6 turned into IPv4, zone and brackets removed. */
+/**
+ * An IP address in canonical form: IPv4-mapped IPv6 turned into IPv4, zone and brackets removed,
+ * IPv6 written as RFC 5952 §4 says (lower case, no leading zeros, the longest run of zero groups
+ * as `::`), so that every spelling of one address is one string (one rate-limit key, one log value).
+ */
 export interface ParsedIp {
   /** The address, e.g. `10.0.0.1` or `2001:db8::1`. */
   readonly address: string;
@@ -21,7 +25,8 @@ const MAPPED_PREFIX = '::ffff:';
 
 /**
  * Parses an IP address as a socket or a forwarding header gives it: `10.0.0.1`, `2001:db8::1`,
- * `[2001:db8::1]`, `fe80::1%eth0`, `::ffff:10.0.0.1` (returned as `10.0.0.1`). No ports.
+ * `[2001:db8::1]`, `fe80::1%eth0`, `::ffff:10.0.0.1` (returned as `10.0.0.1`),
+ * `2001:DB8:0:0::0:1` (returned as `2001:db8::1`). No ports.
  *
  * @returns the canonical address, or `undefined` when the text is not an IP address
  */
@@ -32,23 +37,45 @@ export function parseIp(text: string): ParsedIp | undefined {
   if (zone !== -1) ip = ip.slice(0, zone);
   if (isIPv4(ip)) return { address: ip, family: 'ipv4' };
   if (!isIPv6(ip)) return undefined;
-  const mapped = mappedIpv4(ip);
-  return mapped === undefined
-    ? { address: ip.toLowerCase(), family: 'ipv6' }
-    : { address: mapped, family: 'ipv4' };
-}
-
-/** The IPv4 address inside an IPv4-mapped IPv6 address (`::ffff:0:0/96`), in any spelling. */
-function mappedIpv4(ipv6: string): string | undefined {
-  const lower = ipv6.toLowerCase();
+  const lower = ip.toLowerCase();
   if (lower.startsWith(MAPPED_PREFIX) && isIPv4(lower.slice(MAPPED_PREFIX.length))) {
-    return lower.slice(MAPPED_PREFIX.length);
+    return { address: lower.slice(MAPPED_PREFIX.length), family: 'ipv4' };
   }
   const groups = ipv6Groups(lower);
-  if (groups?.slice(0, 6).join(',') !== '0,0,0,0,0,65535') return undefined;
-  const high = groups[6] ?? 0;
-  const low = groups[7] ?? 0;
-  return [high >> 8, high & 0xff, low >> 8, low & 0xff].join('.');
+  if (groups === undefined) return undefined;
+  if (groups.slice(0, 6).join(',') === '0,0,0,0,0,65535') {
+    // IPv4-mapped, spelled in hex (`::ffff:a00:1`).
+    const high = groups[6] ?? 0;
+    const low = groups[7] ?? 0;
+    const address = [high >> 8, high & 0xff, low >> 8, low & 0xff].join('.');
+    return { address, family: 'ipv4' };
+  }
+  return { address: formatIpv6(groups), family: 'ipv6' };
+}
+
+/**
+ * The RFC 5952 §4 text of eight 16-bit groups: lower-case hex without leading zeros, and the
+ * longest run of two or more zero groups (the first of equally long ones) written as `::`.
+ */
+function formatIpv6(groups: readonly number[]): string {
+  let runStart = -1;
+  let runLength = 1;
+  for (let i = 0; i < groups.length;) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
+    let end = i;
+    while (end < groups.length && groups[end] === 0) end++;
+    if (end - i > runLength) {
+      runStart = i;
+      runLength = end - i;
+    }
+    i = end;
+  }
+  const hex = groups.map((group) => group.toString(16));
+  if (runStart === -1) return hex.join(':');
+  return `${hex.slice(0, runStart).join(':')}::${hex.slice(runStart + runLength).join(':')}`;
 }
 
 /** The eight 16-bit groups of a valid IPv6 address (checked by the caller), embedded IPv4 included. */
