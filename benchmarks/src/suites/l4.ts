@@ -37,7 +37,7 @@ import {
 } from '../load/load-suite.js';
 import { ensureCommands, firstLine } from '../load/native-commands.js';
 import { startHaproxy, startSocat } from '../load/native-peers.js';
-import { treeCpuSeconds } from '../load/process-cpu.js';
+import { type CpuTimes, cpuTimesBetween, treeCpuTimes } from '../load/process-cpu.js';
 import { type ServerProcess, startNodeServer } from '../load/server-process.js';
 import { median, spread } from '../load/stats.js';
 
@@ -65,13 +65,13 @@ interface Started {
 }
 
 /** A measurement with the CPU time the forwarding process (and its workers) spent on it. */
-type WithCpu<T> = T & { readonly cpuSeconds: number };
+type WithCpu<T> = T & { readonly cpu: CpuTimes };
 
 /** Runs `measure` and adds the CPU time `pid`'s process tree spent meanwhile. */
 async function withCpu<T>(pid: number | undefined, measure: () => Promise<T>): Promise<WithCpu<T>> {
-  const before = treeCpuSeconds(pid);
+  const before = treeCpuTimes(pid);
   const result = await measure();
-  return { ...result, cpuSeconds: treeCpuSeconds(pid) - before };
+  return { ...result, cpu: cpuTimesBetween(before, treeCpuTimes(pid)) };
 }
 
 type Native = ReadonlyMap<string, string | Error>;
@@ -195,7 +195,9 @@ function abRow(name: string, runs: readonly WithCpu<AbResult>[], direct: number)
     values: {
       rps,
       xDirect: rps / direct,
-      cpu: median(runs.map((r) => (r.cpuSeconds * 1e6) / r.completed)),
+      cpu: median(runs.map((r) => ((r.cpu.user + r.cpu.system) * 1e6) / r.completed)),
+      user: median(runs.map((r) => (r.cpu.user * 1e6) / r.completed)),
+      system: median(runs.map((r) => (r.cpu.system * 1e6) / r.completed)),
       failed: runs.reduce((sum, r) => sum + r.failed, 0),
       non2xx: runs.reduce((sum, r) => sum + r.non2xx, 0),
       p50: median(runs.map((r) => r.p50Ms)),
@@ -214,7 +216,7 @@ function bulkRow(name: string, runs: readonly WithCpu<BulkResult>[], direct: num
       mbps,
       xDirect: mbps / direct,
       seconds: median(runs.map((r) => r.seconds)),
-      cpu: median(runs.map((r) => r.cpuSeconds / (r.bytes / 2 ** 30))),
+      cpu: median(runs.map((r) => (r.cpu.user + r.cpu.system) / (r.bytes / 2 ** 30))),
       spread: spread(runs.map((r) => r.megabytesPerSec)) * 100,
     },
   };
@@ -327,6 +329,8 @@ async function measure(): Promise<LoadMeasurement> {
       { key: 'rps', label: 'requests/s', decimals: 0 },
       { key: 'xDirect', label: '× direct', decimals: 2 },
       { key: 'cpu', label: 'CPU µs/req', decimals: 1 },
+      { key: 'user', label: 'user µs', decimals: 1 },
+      { key: 'system', label: 'system µs', decimals: 1 },
       { key: 'failed', label: 'failed', decimals: 0 },
       { key: 'non2xx', label: 'non-2xx', decimals: 0 },
       { key: 'p50', label: 'p50 ms', decimals: 0 },
@@ -378,6 +382,7 @@ async function measure(): Promise<LoadMeasurement> {
   notes.push(
     ...[
       `the native limit: ${HAPROXY} reaches ${ratio(abTable, HAPROXY, PIPE, 'rps')}× the bare pipe's requests/s at ${ratio(abTable, HAPROXY, PIPE, 'cpu')}× its CPU per request; the backend and ab share the cores with the forwarder, so a forwarder cheaper than the pipe gains less than its CPU saving`,
+      `where the CPU goes: the kernel's share (system time: the socket reads and writes, the same syscalls per request for every forwarder) is ${ratio(abTable, OURS, HAPROXY, 'system')}× HAProxy's for ${OURS} and ${ratio(abTable, PIPE, HAPROXY, 'system')}× for the bare pipe; the user-space share is ${ratio(abTable, OURS, HAPROXY, 'user')}× HAProxy's for ${OURS} and ${ratio(abTable, PIPE, HAPROXY, 'user')}× for the bare pipe`,
       `${OURS_N} reaches ${ratio(abTable, OURS_N, OURS, 'rps')}× the requests/s of ${OURS} and ${ratio(abTable, OURS_N, HAPROXY, 'rps')}× HAProxy's (one thread)`,
       `bulk: ${OURS} moves ${ratio(bulkTable, OURS, HAPROXY, 'mbps')}× HAProxy's MB/s, ${ratio(bulkTable, OURS, SOCAT, 'mbps')}× socat's and ${ratio(bulkTable, OURS, PIPE, 'mbps')}× the bare pipe's`,
       `CPU per request (user + system time of the forwarding process and its workers, from /proc, which shared cores disturb less than requests/s): ${OURS} spends ${ratio(abTable, OURS, PIPE, 'cpu')}× the bare pipe's and ${ratio(abTable, OURS, HAPROXY, 'cpu')}× HAProxy's; per GiB of bulk ${ratio(bulkTable, OURS, HAPROXY, 'cpu')}× HAProxy's and ${ratio(bulkTable, OURS, SOCAT, 'cpu')}× socat's`,

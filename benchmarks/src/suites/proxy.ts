@@ -40,7 +40,7 @@ import {
 } from '../load/load-suite.js';
 import { ensureCommands, firstLine } from '../load/native-commands.js';
 import { startHaproxy, startNginx } from '../load/native-peers.js';
-import { treeCpuSeconds } from '../load/process-cpu.js';
+import { cpuTimesBetween, treeCpuTimes } from '../load/process-cpu.js';
 import { type ServerProcess, startNodeServer } from '../load/server-process.js';
 import { median, spread } from '../load/stats.js';
 
@@ -75,8 +75,12 @@ const started = (server: ServerProcess): Started => ({
 
 /** One measured run of one target. */
 interface Run extends HttpLoadResult {
-  /** CPU time the serving process spent per response, in microseconds. */
+  /** CPU time the serving process spent per response, in microseconds (user + system). */
   readonly cpuUsPerRequest: number;
+  /** The user-space part of it, in microseconds. */
+  readonly userUsPerRequest: number;
+  /** The kernel's part of it (system time), in microseconds. */
+  readonly systemUsPerRequest: number;
 }
 
 function targets(
@@ -136,6 +140,8 @@ function summarize(name: string, runs: readonly Run[], direct: number): LoadRow 
       rps,
       xDirect: rps / direct,
       cpu: median(runs.map((r) => r.cpuUsPerRequest)),
+      user: median(runs.map((r) => r.userUsPerRequest)),
+      system: median(runs.map((r) => r.systemUsPerRequest)),
       p50: median(runs.map((r) => r.p50Ms)),
       p99: median(runs.map((r) => r.p99Ms)),
       max: Math.max(...runs.map((r) => r.maxMs)),
@@ -181,14 +187,20 @@ async function measure(): Promise<LoadMeasurement> {
   }
 
   const load = async (target: Started | undefined, seconds: number): Promise<Run> => {
-    const before = treeCpuSeconds(target?.pid);
+    const before = treeCpuTimes(target?.pid);
     const result = await runAutocannon({
       url: target?.url ?? '',
       connections,
       durationSeconds: seconds,
     });
-    const cpu = treeCpuSeconds(target?.pid) - before;
-    return { ...result, cpuUsPerRequest: (cpu * 1e6) / result.responses };
+    const { user, system } = cpuTimesBetween(before, treeCpuTimes(target?.pid));
+    const perRequest = (cpuSeconds: number): number => (cpuSeconds * 1e6) / result.responses;
+    return {
+      ...result,
+      cpuUsPerRequest: perRequest(user + system),
+      userUsPerRequest: perRequest(user),
+      systemUsPerRequest: perRequest(system),
+    };
   };
   const names = [...running.keys()];
   if (warmupSeconds > 0) {
@@ -214,6 +226,8 @@ async function measure(): Promise<LoadMeasurement> {
       { key: 'rps', label: 'requests/s', decimals: 0 },
       { key: 'xDirect', label: '× direct', decimals: 2 },
       { key: 'cpu', label: 'CPU µs/req', decimals: 0 },
+      { key: 'user', label: 'user µs', decimals: 0 },
+      { key: 'system', label: 'system µs', decimals: 0 },
       { key: 'p50', label: 'p50 ms', decimals: 2 },
       { key: 'p99', label: 'p99 ms', decimals: 2 },
       { key: 'max', label: 'max ms', decimals: 1 },
@@ -274,6 +288,13 @@ async function measure(): Promise<LoadMeasurement> {
   if (cpu !== '') {
     notes.push(
       `CPU µs/req is the serving process's user + system time per response (from /proc), which shared cores disturb less than requests/s; ${OURS} spends ${cpu}`,
+    );
+  }
+  const user = ratios('user', [UNDICI, NGINX, HAPROXY]);
+  const system = ratios('system', [UNDICI, NGINX, HAPROXY]);
+  if (user !== '' && system !== '') {
+    notes.push(
+      `where the CPU goes: system time is the kernel's share (the socket reads and writes), user time the program's own; ${OURS} spends ${system} system time and ${user} user time`,
     );
   }
   notes.push(
