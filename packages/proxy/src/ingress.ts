@@ -1,14 +1,16 @@
 // Why: the ingress stage. One `http.Server` with strict parsing and the timeouts of the
 // reliability checklist (408 for slow heads and bodies, 431 for oversized headers), a validation
 // of each request head before anything is forwarded (smuggling vectors, CR/LF/NUL, missing or
-// duplicate Host → 400 and close), the proxy's own endpoints answered here and never forwarded,
-// then the proxied request handed to the request path. WebSocket/Upgrade requests go to the
-// `upgrade` handler.
+// duplicate Host → 400 and close), absolute-form targets turned into origin-form
+// (request-target.ts), the proxy's own endpoints answered here and never forwarded, then the
+// proxied request handed to the request path. WebSocket/Upgrade requests go to the `upgrade`
+// handler.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type EndpointHandler } from './endpoints.js';
 import type { ProxyObserver } from './proxy-observer.js';
+import { adoptOriginForm } from './request-target.js';
 import {
   clientErrorResponse,
   INGRESS_SERVER_OPTIONS,
@@ -90,16 +92,18 @@ export function createIngressServer(handlers: IngressHandlers): Server {
   const server = createServer(INGRESS_SERVER_OPTIONS, (req, res) => {
     const startedAt = performance.now();
     const url = req.url ?? '/';
-    const path = pathOf(url);
     const rejection = validateRequestHead(req);
     if (rejection !== undefined) {
       // Malformed heads are answered and the connection closed: nothing after them can be trusted.
       sendProxyError(res, rejection.status, { connection: 'close' });
-      reportLocalAnswer(observer, req, res, path, startedAt, req.socket.remoteAddress ?? '');
+      reportLocalAnswer(observer, req, res, pathOf(url), startedAt, req.socket.remoteAddress ?? '');
       return;
     }
+    adoptOriginForm(req);
+    const target = req.url ?? '/';
+    const path = pathOf(target);
     if (endpoints.handles(path)) {
-      endpoints.handle(req, res, path, url);
+      endpoints.handle(req, res, path, target);
       reportLocalAnswer(observer, req, res, path, startedAt, req.socket.remoteAddress ?? '');
       return;
     }
@@ -113,6 +117,7 @@ export function createIngressServer(handlers: IngressHandlers): Server {
       );
       return;
     }
+    adoptOriginForm(req);
     handlers.upgrade(req, socket, head);
   });
   // A head Node cannot parse, or one too slow or too large, gets 400/408/413/431 and a closed

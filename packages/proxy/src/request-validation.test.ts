@@ -114,13 +114,50 @@ describe('validateRequestHead', () => {
     );
   });
 
-  it('refuses a request target that is not origin-form', () => {
-    for (const url of ['http://other.example/', '*', 'example.com:443', '']) {
+  it('accepts origin-form and http(s) absolute-form targets (RFC 9112 §3.2.2)', () => {
+    for (const url of [
+      '/',
+      '/a?b',
+      'http://other.example/',
+      'HTTPS://other.example:8443/a?b',
+      'http://[::1]:80',
+      'http://10.0.0.1?q',
+    ]) {
+      expect(validateRequestHead(head(['Host', 'a'], { url }))).toBeUndefined();
+    }
+  });
+
+  it('refuses any other request target', () => {
+    for (const url of [
+      '*',
+      'example.com:443',
+      '',
+      'ftp://other.example/',
+      'http:/other.example/',
+      'http://',
+      'http://:80/',
+      'http://user@other.example/',
+      'http://bad host/',
+      'http://other.example:123456/',
+    ]) {
       expect(validateRequestHead(head(['Host', 'a'], { url }))).toEqual({
         status: 400,
-        reason: 'request target is not origin-form',
+        reason: 'request target is neither origin-form nor http(s) absolute-form',
       });
     }
+  });
+
+  it('refuses a fragment in either form', () => {
+    for (const url of ['/a#b', '/#', 'http://other.example/#top']) {
+      expect(validateRequestHead(head(['Host', 'a'], { url }))).toEqual({
+        status: 400,
+        reason: 'a fragment (#) in the request target',
+      });
+    }
+  });
+
+  it('still requires Host with an absolute-form target on HTTP/1.1', () => {
+    expect(validateRequestHead(head([], { url: 'http://a/' }))?.status).toBe(400);
   });
 
   it(`answers 414 above ${MAX_URI_LENGTH} bytes of URI`, () => {
@@ -208,7 +245,8 @@ describe('with a real server using INGRESS_SERVER_OPTIONS', () => {
       'POST / HTTP/1.0\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
       '400',
     ],
-    ['absolute-form', 'GET http://x/ HTTP/1.1\r\nHost: a\r\n\r\n', '400'],
+    ['asterisk-form', 'OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n', '400'],
+    ['absolute-form with user information', 'GET http://u@x/ HTTP/1.1\r\nHost: a\r\n\r\n', '400'],
     [
       'missing Host, then a pipelined request',
       'GET / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n',

@@ -6,12 +6,14 @@
  * answers 400 before any handler runs; this file refuses, at the head of the handler, what it lets
  * through and a proxy must not forward: a repeated Host, a Transfer-Encoding other than plain
  * `chunked` (a coding we would silently drop), Transfer-Encoding on HTTP/1.0, a request target that
- * is not origin-form, an over-long URI (414) — the checks nginx and HAProxy make — and it checks
+ * is neither origin-form nor http(s) absolute-form with a valid authority (request-target.ts) or
+ * that carries a fragment, an over-long URI (414) — the checks nginx and HAProxy make — and it checks
  * the parser's guarantees again so the proxy stays safe should a lenient parser ever be enabled.
  * `INGRESS_SERVER_OPTIONS` is the server side: strict parsing, header size (431), and timeouts
  * for slow headers and bodies (408).
  */
 import type { IncomingMessage, ServerOptions } from 'node:http';
+import { parseAbsoluteForm } from './request-target.js';
 
 /** Longest request target accepted, in bytes; longer ones get 414 (nginx's default line buffer is 8 KiB). */
 export const MAX_URI_LENGTH = 8_192;
@@ -80,7 +82,18 @@ function checkHead(req: IncomingMessage): RequestHeadRejection | undefined {
   if (url.length > MAX_URI_LENGTH) {
     return { status: 414, reason: `request target longer than ${MAX_URI_LENGTH} bytes` };
   }
-  if (!url.startsWith('/')) return { status: 400, reason: 'request target is not origin-form' };
+  // Neither form allows a fragment (RFC 9112 §3.2); a '#' in the path is how CVE-2023-45539
+  // slipped requests past HAProxy's path rules, which now refuse it too.
+  if (url.includes('#')) return { status: 400, reason: 'a fragment (#) in the request target' };
+  if (!url.startsWith('/')) {
+    const authority = parseAbsoluteForm(url)?.authority;
+    if (authority === undefined || !HOST.test(authority)) {
+      return {
+        status: 400,
+        reason: 'request target is neither origin-form nor http(s) absolute-form',
+      };
+    }
+  }
 
   const raw = req.rawHeaders;
   if (raw.length / 2 > MAX_HEADER_COUNT) {

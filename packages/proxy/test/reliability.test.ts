@@ -264,6 +264,7 @@ const MALFORMED: readonly (readonly [string, string])[] = [
   ],
   ['a missing Host', `GET /no-host HTTP/1.1\r\nX-A: b\r\n\r\n${SMUGGLED}`],
   ['two Host headers', `GET /two-hosts HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n${SMUGGLED}`],
+  ['a fragment in the target', `GET /fragment#x HTTP/1.1\r\nHost: a\r\n\r\n${SMUGGLED}`],
   [
     'an invalid chunk size',
     `POST /bad-chunk HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nab\r\n0\r\n\r\n${SMUGGLED}`,
@@ -525,6 +526,32 @@ describe('hop-by-hop headers and forwarding headers', () => {
     expect(headers?.connection).not.toMatch(/forwarded/i);
   });
 });
+describe('request targets (RFC 9112 §3.2)', () => {
+  it('forwards an absolute-form request in origin-form, with the Host the target names', async () => {
+    const result = await raw(
+      'GET http://shop.example:8080/absolute?x=1 HTTP/1.1\r\nHost: other.example\r\nConnection: close\r\n\r\n',
+    );
+    expect(statusLines(result.text)).toEqual(['HTTP/1.1 200 OK']);
+    const headers = seen.find((s) => s.url === '/absolute?x=1')?.headers;
+    expect(headers?.['x-forwarded-host']).toBe('shop.example:8080');
+    expect(headers?.forwarded).toBe('for=127.0.0.1;host="shop.example:8080";proto=http');
+    expect(headers?.host).toMatch(/^127\.0\.0\.1:\d+$/);
+  });
+
+  it('refuses asterisk-form and other targets with 400, forwarding nothing', async () => {
+    for (const target of [
+      '*',
+      'ftp://shop.example/other-target',
+      'http://user@shop.example/userinfo',
+    ]) {
+      const result = await raw(`OPTIONS ${target} HTTP/1.1\r\nHost: a\r\n\r\n`);
+      expect(statusLines(result.text)).toEqual([expect.stringMatching(/^HTTP\/1\.1 400 /)]);
+      expect(result.closedByServer).toBe(true);
+    }
+    expect(seen.map((s) => s.url).filter((url) => /target|userinfo|^\*$/.test(url))).toEqual([]);
+  });
+});
+
 describe('oversized and slow requests', () => {
   it('answers 431 for a head larger than the header limit', async () => {
     const result = await raw(
