@@ -86,6 +86,11 @@ function localBodyBytes(req: IncomingMessage, res: ServerResponse): number {
   return Number.isSafeInteger(length) && length > 0 ? length : 0;
 }
 
+/** An error on a handed-over socket is followed by its 'close', where every owner cleans up. */
+function ignoreSocketError(): void {
+  // Nothing to do here: see the 'upgrade' and 'connect' handlers.
+}
+
 /** Creates the ingress server (not listening yet). */
 export function createIngressServer(handlers: IngressHandlers): Server {
   const { endpoints, observer } = handlers;
@@ -110,6 +115,9 @@ export function createIngressServer(handlers: IngressHandlers): Server {
     handlers.proxy(req, res, path, startedAt);
   });
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    // Node takes its own error listener off a socket it hands over; without one, a client that
+    // resets the connection while the proxy answers or decides would crash the process.
+    socket.on('error', ignoreSocketError);
     const rejection = validateRequestHead(req);
     if (rejection !== undefined) {
       socket.end(
@@ -119,6 +127,12 @@ export function createIngressServer(handlers: IngressHandlers): Server {
     }
     adoptOriginForm(req);
     handlers.upgrade(req, socket, head);
+  });
+  // CONNECT asks for a tunnel to any host; a reverse proxy serves its upstreams only. Node would
+  // close the connection without a word; this says why, as nginx does (with 400).
+  server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
+    socket.on('error', ignoreSocketError);
+    socket.end('HTTP/1.1 501 Not Implemented\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
   });
   // A head Node cannot parse, or one too slow or too large, gets 400/408/413/431 and a closed
   // socket, never a crash.

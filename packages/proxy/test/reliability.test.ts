@@ -552,6 +552,51 @@ describe('request targets (RFC 9112 §3.2)', () => {
   });
 });
 
+/**
+ * Opens `count` connections, 100 at a time, that each send `request` and reset the connection at
+ * once (RST, not FIN); resolves when all have closed.
+ */
+async function sendAndReset(request: string, count: number): Promise<void> {
+  for (let sent = 0; sent < count; sent += 100) {
+    await Promise.all(
+      Array.from(
+        { length: Math.min(100, count - sent) },
+        () =>
+          new Promise<void>((resolve) => {
+            const socket = connect(port, '127.0.0.1', () => {
+              socket.write(request);
+              setImmediate(() => socket.resetAndDestroy());
+            });
+            socket.on('error', () => undefined);
+            socket.on('close', () => {
+              resolve();
+            });
+          }),
+      ),
+    );
+  }
+}
+
+describe('clients that reset the connection', () => {
+  it('answers CONNECT with 501 and closes the connection', async () => {
+    const result = await raw('CONNECT shop.example:443 HTTP/1.1\r\nHost: shop.example:443\r\n\r\n');
+    expect(statusLines(result.text)).toEqual(['HTTP/1.1 501 Not Implemented']);
+    expect(result.closedByServer).toBe(true);
+  });
+
+  it('survives clients that reset right after an Upgrade or CONNECT it refuses', async () => {
+    // The proxy writes its refusal on a socket Node handed over without an error listener; a
+    // reset arriving first used to throw from that write and take the process down.
+    await sendAndReset(
+      'GET /ws HTTP/1.1\r\nHost: a\r\nHost: b\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n',
+      500,
+    );
+    await sendAndReset('CONNECT shop.example:443 HTTP/1.1\r\nHost: shop.example:443\r\n\r\n', 500);
+    const result = await raw('GET /after-resets HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
+    expect(statusLines(result.text)).toEqual(['HTTP/1.1 200 OK']);
+  });
+});
+
 describe('oversized and slow requests', () => {
   it('answers 431 for a head larger than the header limit', async () => {
     const result = await raw(
