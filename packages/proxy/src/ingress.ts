@@ -31,6 +31,11 @@ export interface IngressHandlers {
   proxy(req: IncomingMessage, res: ServerResponse, path: string, startedAt: number): void;
   /** Handles an Upgrade request (the server's `upgrade` event). */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  /**
+   * Takes over a socket Node handed out (Upgrade, CONNECT): the HTTP server no longer closes it,
+   * so the proxy must, when it stops.
+   */
+  adopt(socket: Duplex): void;
 }
 
 const UPGRADE_REJECTION_REASONS = {
@@ -71,8 +76,23 @@ export function reportLocalAnswer(
       truncated: !res.writableFinished,
     });
   };
-  if (res.closed) report();
-  else res.once('close', report);
+  const socket = req.socket;
+  if (res.closed || socket.destroyed) {
+    report();
+    return;
+  }
+  let reported = false;
+  const once = (): void => {
+    if (reported) return;
+    reported = true;
+    report();
+  };
+  res.once('close', once);
+  // A response queued behind another on a pipelined connection gets no 'close' when the
+  // connection dies first; the request's 'close' on a destroyed socket says so instead.
+  req.once('close', () => {
+    if (socket.destroyed) once();
+  });
 }
 
 /**
@@ -89,6 +109,28 @@ function localBodyBytes(req: IncomingMessage, res: ServerResponse): number {
 /** An error on a handed-over socket is followed by its 'close', where every owner cleans up. */
 function ignoreSocketError(): void {
   // Nothing to do here: see the 'upgrade' and 'connect' handlers.
+}
+
+/** How long a refused handed-over socket may stay open after the refusal, waiting for the client. */
+export const REFUSAL_LINGER_MS = 5_000;
+
+/**
+ * Writes a final answer on a socket Node handed over (an Upgrade or CONNECT the proxy refuses) and
+ * closes it. No HTTP server watches such a socket any more, so this does: what the client still
+ * sends is read and dropped (so its FIN or reset is noticed, and no unread byte turns the close
+ * into a reset that could lose the answer), and the socket is destroyed at the latest
+ * {@link REFUSAL_LINGER_MS} later, as nginx's lingering close bounds its wait.
+ */
+export function answerAndClose(socket: Duplex, answer: string): void {
+  if (socket.destroyed) return;
+  socket.on('error', ignoreSocketError);
+  const timer = setTimeout(() => socket.destroy(), REFUSAL_LINGER_MS);
+  timer.unref();
+  socket.once('close', () => {
+    clearTimeout(timer);
+  });
+  socket.resume();
+  socket.end(answer);
 }
 
 /** Creates the ingress server (not listening yet). */
@@ -118,9 +160,11 @@ export function createIngressServer(handlers: IngressHandlers): Server {
     // Node takes its own error listener off a socket it hands over; without one, a client that
     // resets the connection while the proxy answers or decides would crash the process.
     socket.on('error', ignoreSocketError);
+    handlers.adopt(socket);
     const rejection = validateRequestHead(req);
     if (rejection !== undefined) {
-      socket.end(
+      answerAndClose(
+        socket,
         `HTTP/1.1 ${String(rejection.status)} ${UPGRADE_REJECTION_REASONS[rejection.status]}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`,
       );
       return;
@@ -132,7 +176,11 @@ export function createIngressServer(handlers: IngressHandlers): Server {
   // close the connection without a word; this says why, as nginx does (with 400).
   server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
     socket.on('error', ignoreSocketError);
-    socket.end('HTTP/1.1 501 Not Implemented\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+    handlers.adopt(socket);
+    answerAndClose(
+      socket,
+      'HTTP/1.1 501 Not Implemented\r\nconnection: close\r\ncontent-length: 0\r\n\r\n',
+    );
   });
   // A head Node cannot parse, or one too slow or too large, gets 400/408/413/431 and a closed
   // socket, never a crash.

@@ -28,7 +28,12 @@ import {
 import { resolveProxyConfig } from './env-config.js';
 import { forwardingHeaders, type ForwardingResult } from './forwarded-headers.js';
 import { ConnectionTracker } from './graceful-drain.js';
-import { createIngressServer, type IngressHandlers, reportLocalAnswer } from './ingress.js';
+import {
+  answerAndClose,
+  createIngressServer,
+  type IngressHandlers,
+  reportLocalAnswer,
+} from './ingress.js';
 import { EndpointHandler } from './endpoints.js';
 import type { ProxyConfig } from './proxy-config.js';
 import { ProxyMetrics } from './proxy-metrics.js';
@@ -118,7 +123,7 @@ class ProxyRuntime implements ProxyStatusSource {
   readonly debugHeaders: boolean;
   readonly bodyLimits: { readonly thresholdBytes: number; readonly streamLarge: boolean };
   draining = false;
-  readonly #tunnels = new Set<Duplex>();
+  readonly #handedOver = new Set<Duplex>();
   #clientsClosed: Promise<void> | undefined = undefined;
 
   constructor(options: ProxyOptions) {
@@ -170,16 +175,19 @@ class ProxyRuntime implements ProxyStatusSource {
     return this.#clientsClosed;
   }
 
-  /** Follows a client socket handed to an Upgrade tunnel until it closes. */
-  trackTunnel(socket: Duplex): void {
-    this.#tunnels.add(socket);
-    socket.once('close', () => this.#tunnels.delete(socket));
+  /**
+   * Follows a client socket the HTTP server handed over (an Upgrade tunnel, or a refused Upgrade or
+   * CONNECT being answered) until it closes.
+   */
+  adopt(socket: Duplex): void {
+    this.#handedOver.add(socket);
+    socket.once('close', () => this.#handedOver.delete(socket));
   }
 
-  /** Destroys every tunnelled client socket (the HTTP server no longer owns them). */
-  destroyTunnels(): void {
-    for (const socket of this.#tunnels) socket.destroy();
-    this.#tunnels.clear();
+  /** Destroys every handed-over client socket (the HTTP server no longer owns them). */
+  destroyHandedOver(): void {
+    for (const socket of this.#handedOver) socket.destroy();
+    this.#handedOver.clear();
   }
 }
 
@@ -200,6 +208,8 @@ class ProxyExchange implements AttemptSink {
   readonly #clientIp: string;
   readonly #span: RequestSpan;
   readonly #headers: Record<string, string | string[]>;
+  /** The client connection (`req.socket` is let go of once the request is done). */
+  readonly #socket: Duplex;
   #body: RequestBody = EMPTY_BODY;
   #call: UpstreamCall | undefined = undefined;
   #tried: UpstreamTarget[] | undefined = undefined;
@@ -251,6 +261,8 @@ class ProxyExchange implements AttemptSink {
       parent !== undefined,
     );
     res.on('close', this.#onClose);
+    this.#socket = req.socket;
+    req.on('close', this.#onRequestClose);
   }
 
   /** Reads (or prepares to stream) the body, then routes the first attempt. */
@@ -463,6 +475,15 @@ class ProxyExchange implements AttemptSink {
     sendProxyError(this.#res, status, extra);
   }
 
+  /**
+   * A response queued behind another on a pipelined connection is never given the socket when the
+   * connection dies first, and Node then emits no 'close' for it; the request's 'close' on a
+   * destroyed socket is the only sign left that its client is gone.
+   */
+  readonly #onRequestClose = (): void => {
+    if (this.#socket.destroyed) this.#onClose();
+  };
+
   readonly #onClose = (): void => {
     if (this.#finished) return;
     this.#finished = true;
@@ -555,6 +576,9 @@ function ingressHandlers(runtime: ProxyRuntime, endpoints: EndpointHandler): Ing
         refuse(503, '1');
       });
     },
+    adopt(socket: Duplex): void {
+      runtime.adopt(socket);
+    },
     upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
       const forwarding = forwardingOf(req);
       // The same admission as any request, answered on the raw socket before any upstream is
@@ -597,9 +621,9 @@ const UPGRADE_REFUSALS = { 429: 'Too Many Requests', 503: 'Service Unavailable' 
 
 /** Answers an Upgrade request the proxy refuses on its raw socket, and closes it. */
 function refuseUpgrade(socket: Duplex, status: 429 | 503, retryAfter: string | undefined): void {
-  if (socket.destroyed) return;
   const retry = retryAfter === undefined ? '' : `retry-after: ${retryAfter}\r\n`;
-  socket.end(
+  answerAndClose(
+    socket,
     `HTTP/1.1 ${String(status)} ${UPGRADE_REFUSALS[status]}\r\n${retry}connection: close\r\ncontent-length: 0\r\n\r\n`,
   );
 }
@@ -633,7 +657,6 @@ function upgradeTunnel(
     parent !== undefined,
   );
   rewriteHost(headers, target.hostHeader);
-  runtime.trackTunnel(socket);
   const mark = runtime.selector.begin(entry);
   const done = (): void => {
     runtime.selector.end(entry, mark);
@@ -714,7 +737,7 @@ export function createProxy(options: ProxyOptions): Proxy {
       runtime.draining = true;
       const serverClosed = stopListening();
       server.closeAllConnections();
-      runtime.destroyTunnels();
+      runtime.destroyHandedOver();
       await serverClosed;
       await runtime.closeClients();
     })());

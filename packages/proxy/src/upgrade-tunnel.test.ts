@@ -265,6 +265,29 @@ describe('proxyUpgrade', () => {
     expect(proxy.outcomes).toEqual(['refused']);
   });
 
+  it('asks nothing of the upstream when the client is already gone', async () => {
+    let connections = 0;
+    const upstream = createNetServer((socket) => {
+      connections++;
+      socket.destroy();
+    });
+    const port = await listen(upstream);
+    const socket = new Socket();
+    socket.destroy();
+    const outcome = await proxyUpgrade({
+      req: new IncomingMessage(socket),
+      socket,
+      head: Buffer.alloc(0),
+      origin: `http://127.0.0.1:${String(port)}`,
+      headers: {},
+      connectTimeoutMs: 1_000,
+    });
+    // A destroyed upstream request would report "socket hang up" a tick later, with no listener.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(outcome).toBe('refused');
+    expect(connections).toBe(0);
+  });
+
   it('validates its options', async () => {
     const socket = new Socket();
     const base = {

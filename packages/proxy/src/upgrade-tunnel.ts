@@ -77,6 +77,11 @@ export function proxyUpgrade(input: UpgradeRequest): Promise<UpgradeOutcome> {
   const { req, socket: client, head } = input;
 
   return new Promise<UpgradeOutcome>((resolve) => {
+    // A client already gone (it reset while the proxy decided) has nothing to ask the upstream.
+    if (client.destroyed) {
+      resolve('refused');
+      return;
+    }
     // The client is read while the upstream is asked, or its going away would go unnoticed. A
     // well-behaved client sends nothing before the 101; what it does send (up to a bound) is kept
     // for the upstream.
@@ -129,15 +134,13 @@ export function proxyUpgrade(input: UpgradeRequest): Promise<UpgradeOutcome> {
       timer = setTimeout(badGateway, ms);
     };
 
-    if (client.destroyed) {
-      onClientGone();
-      return;
-    }
+    // Before anything can destroy the upstream request: its 'error' ("socket hang up" when it is
+    // destroyed, for one) would otherwise be thrown.
+    upstream.on('error', badGateway);
     client.on('data', keep);
     client.on('error', onClientGone);
     client.once('end', onClientGone);
     client.once('close', onClientGone);
-    upstream.on('error', badGateway);
     upstream.once('socket', (socket: Socket) => {
       if (!socket.connecting) {
         arm(responseTimeoutMs);

@@ -597,6 +597,54 @@ describe('clients that reset the connection', () => {
   });
 });
 
+describe('pipelined requests on a connection that dies', () => {
+  it('give back their in-flight slots, even those whose response was still queued', async () => {
+    // Node never gives a queued response its socket when the connection dies first, and emits no
+    // 'close' for it; with 2 slots, two such connections used to leave the proxy refusing all.
+    const small = createProxy({
+      upstreams: [upstreamUrl],
+      listen: { host: '127.0.0.1', port: 0 },
+      healthCheck: false,
+      retryMaxAttempts: 1,
+      maxInFlight: 2,
+      logLevel: 'silent',
+    });
+    const smallPort = (await small.listen()).port;
+    try {
+      for (const round of [1, 2, 3]) {
+        const queuedSeen = upstreamEvent('request', `/queued-${String(round)}`);
+        const socket = connect(smallPort, '127.0.0.1');
+        socket.on('error', () => undefined);
+        await once(socket, 'connect');
+        // The first never gets an answer; the second is forwarded while its response waits.
+        socket.write(
+          `GET /hang-${String(round)} HTTP/1.1\r\nHost: a\r\n\r\nGET /queued-${String(round)} HTTP/1.1\r\nHost: a\r\n\r\n`,
+        );
+        await Promise.race([
+          queuedSeen,
+          new Promise((_resolve, reject) => {
+            setTimeout(() => {
+              reject(new Error(`round ${String(round)}: the queued request was never forwarded`));
+            }, 5_000).unref();
+          }),
+        ]);
+        const closed = once(socket, 'close');
+        socket.resetAndDestroy();
+        await closed;
+      }
+      const result = await raw(
+        'GET /after-pipelined HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n',
+        {
+          toPort: smallPort,
+        },
+      );
+      expect(statusLines(result.text)).toEqual(['HTTP/1.1 200 OK']);
+    } finally {
+      await small.close();
+    }
+  });
+});
+
 describe('oversized and slow requests', () => {
   it('answers 431 for a head larger than the header limit', async () => {
     const result = await raw(
