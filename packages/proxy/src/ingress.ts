@@ -88,11 +88,13 @@ export function reportLocalAnswer(
     report();
   };
   res.once('close', once);
-  // A response queued behind another on a pipelined connection gets no 'close' when the
-  // connection dies first; the request's 'close' on a destroyed socket says so instead.
-  req.once('close', () => {
-    if (socket.destroyed) once();
-  });
+  if (res.socket === null) {
+    // Queued behind another response on a pipelined connection: if the connection dies first,
+    // Node emits no 'close' for this response; the request's 'close' on a dead socket says so.
+    req.once('close', () => {
+      if (socket.destroyed) once();
+    });
+  }
 }
 
 /**

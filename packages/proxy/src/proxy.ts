@@ -208,8 +208,6 @@ class ProxyExchange implements AttemptSink {
   readonly #clientIp: string;
   readonly #span: RequestSpan;
   readonly #headers: Record<string, string | string[]>;
-  /** The client connection (`req.socket` is let go of once the request is done). */
-  readonly #socket: Duplex;
   #body: RequestBody = EMPTY_BODY;
   #call: UpstreamCall | undefined = undefined;
   #tried: UpstreamTarget[] | undefined = undefined;
@@ -261,8 +259,15 @@ class ProxyExchange implements AttemptSink {
       parent !== undefined,
     );
     res.on('close', this.#onClose);
-    this.#socket = req.socket;
-    req.on('close', this.#onRequestClose);
+    if (res.socket === null) {
+      // Queued behind another response on a pipelined connection: if the connection dies first,
+      // Node never gives this response its socket and emits no 'close' for it; the request's
+      // 'close' on a destroyed socket is the only sign left that its client is gone.
+      const socket = req.socket;
+      req.once('close', () => {
+        if (socket.destroyed) this.#onClose();
+      });
+    }
   }
 
   /** Reads (or prepares to stream) the body, then routes the first attempt. */
@@ -474,15 +479,6 @@ class ProxyExchange implements AttemptSink {
   #respondError(status: number, extra?: Readonly<Record<string, string>>): void {
     sendProxyError(this.#res, status, extra);
   }
-
-  /**
-   * A response queued behind another on a pipelined connection is never given the socket when the
-   * connection dies first, and Node then emits no 'close' for it; the request's 'close' on a
-   * destroyed socket is the only sign left that its client is gone.
-   */
-  readonly #onRequestClose = (): void => {
-    if (this.#socket.destroyed) this.#onClose();
-  };
 
   readonly #onClose = (): void => {
     if (this.#finished) return;
