@@ -1,14 +1,18 @@
-// Random traffic against a real proxy over raw sockets: well-formed and broken request heads
-// (bytes inserted, deleted, cut short, requests run together), sent whole or in two pieces, by
-// clients that wait for the answer, close, or reset the connection at a random moment. Whatever
-// arrives, the proxy process must stay up and keep serving: an error thrown from a socket or a
-// request with no listener left would take it down (and fail this file with an unhandled error).
-// The upstream speaks plain HTTP and WebSocket, so Upgrade requests reach the tunnel too; a low
-// in-flight limit and rate limit bring the refusal paths in.
+// Random traffic against a real proxy over raw sockets, from both sides. Clients send well-formed
+// and broken request heads (bytes inserted, deleted, cut short, requests run together), whole or in
+// two pieces, and wait for the answer, close, or reset the connection at a random moment. An
+// upstream answers with well-formed and broken responses (1xx before the answer, conflicting
+// framing, control characters, oversized heads, a body delimited by the close), whole, cut short
+// by a reset or a close, or not at all. Whatever happens, the proxy process must stay up, answer
+// every client or close on it, and give every in-flight slot back: an error thrown from a socket
+// or a request with no listener left would take it down (and fail this file with an unhandled
+// error), and a slot kept would leave it answering 503 to everyone.
+// The first upstream speaks plain HTTP and WebSocket, so Upgrade requests reach the tunnel too; a
+// low in-flight limit and rate limit bring the refusal paths in.
 
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
-import { type AddressInfo, connect } from 'node:net';
+import { type AddressInfo, connect, createServer as createTcpServer, type Socket } from 'node:net';
 import { fc } from '@fast-check/vitest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
@@ -70,7 +74,7 @@ const clientArbitrary = fc.record({
 
 type Client = typeof clientArbitrary extends fc.Arbitrary<infer T> ? T : never;
 
-function bytesOf(client: Client): Buffer {
+function bytesOf(client: Pick<Client, 'requests' | 'edits'>): Buffer {
   let text = client.requests.join('');
   for (const { at, kind, spice } of client.edits) {
     const i = at % (text.length + 1);
@@ -175,4 +179,124 @@ describe('random traffic', () => {
     expect(response.status).toBe(200);
     expect(await response.text()).toBe('ok');
   });
+});
+
+/** Responses an upstream may give, from textbook to broken. */
+const RESPONSES: readonly string[] = [
+  'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok',
+  'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-T\r\n\r\n2\r\nok\r\n0\r\nX-T: 1\r\n\r\n',
+  'HTTP/1.1 204 No Content\r\n\r\n',
+  'HTTP/1.1 304 Not Modified\r\nETag: "x"\r\n\r\n',
+  'HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok',
+  'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok',
+  'HTTP/1.1 502 Bad Gateway\r\nContent-Length: 3\r\n\r\nbad',
+  'HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the close',
+  'HTTP/1.0 200 OK\r\n\r\nold',
+  'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n',
+  'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok!',
+  'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n',
+  'HTTP/1.1 200 OK\r\nConnection: X-Secret, keep-alive\r\nX-Secret: s\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\nContent-Length: 2\r\n\r\nok',
+  'HTTP/1.1 200 OK\r\nX-Bad: a\u0001b\r\nContent-Length: 2\r\n\r\nok',
+  `HTTP/1.1 200 OK\r\nX-Long: ${'a'.repeat(20_000)}\r\n\r\n`,
+  'garbage\r\n\r\n',
+];
+
+const upstreamBehaviour = fc.record({
+  response: fc.constantFrom(...RESPONSES),
+  edits: fc.array(edit, { maxLength: 2 }),
+  how: fc.constantFrom('whole', 'whole', 'cut then reset', 'cut then close', 'silent'),
+  cutAt: fc.nat(),
+});
+
+type UpstreamBehaviour = typeof upstreamBehaviour extends fc.Arbitrary<infer T> ? T : never;
+
+const GOOD: UpstreamBehaviour = { response: RESPONSES[0] ?? '', edits: [], how: 'whole', cutAt: 0 };
+
+describe('random upstream behaviour', () => {
+  let script: UpstreamBehaviour[] = [];
+  let next = 0;
+  let rawUpstream: ReturnType<typeof createTcpServer>;
+  let front: Proxy;
+  let frontPort: number;
+  const upstreamSockets = new Set<Socket>();
+
+  beforeAll(async () => {
+    // Each chunk a connection receives (a request head, mostly) is answered by the next behaviour.
+    rawUpstream = createTcpServer((socket) => {
+      upstreamSockets.add(socket);
+      socket.on('close', () => upstreamSockets.delete(socket));
+      socket.on('error', () => undefined);
+      socket.on('data', () => {
+        const behaviour = script.length === 0 ? GOOD : (script[next++ % script.length] ?? GOOD);
+        const bytes = bytesOf({ requests: [behaviour.response], edits: behaviour.edits });
+        const cut = behaviour.cutAt % (bytes.length + 1);
+        if (behaviour.how === 'whole') socket.write(bytes);
+        else if (behaviour.how === 'cut then reset') {
+          socket.write(bytes.subarray(0, cut), () => socket.resetAndDestroy());
+        } else if (behaviour.how === 'cut then close') socket.end(bytes.subarray(0, cut));
+      });
+    });
+    rawUpstream.listen(0, '127.0.0.1');
+    await once(rawUpstream, 'listening');
+    front = createProxy({
+      upstreams: [`http://127.0.0.1:${String((rawUpstream.address() as AddressInfo).port)}`],
+      listen: { host: '127.0.0.1', port: 0 },
+      healthCheck: false,
+      circuitBreaker: false,
+      retryMaxAttempts: 2,
+      retryBackoffBaseMs: 1,
+      retryBackoffMaxMs: 5,
+      requestTimeoutMs: 100,
+      maxInFlight: 4,
+      logLevel: 'silent',
+    });
+    frontPort = (await front.listen()).port;
+  });
+
+  afterAll(async () => {
+    await front.close();
+    for (const socket of upstreamSockets) socket.destroy();
+    await new Promise<void>((resolve) =>
+      rawUpstream.close(() => {
+        resolve();
+      }),
+    );
+  });
+
+  it('answers every client or closes on it, and gives every in-flight slot back', async () => {
+    const methods = ['GET', 'HEAD', 'POST', 'DELETE'] as const;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(upstreamBehaviour, { minLength: 1, maxLength: 8 }),
+        fc.array(fc.constantFrom(...methods), { minLength: 4, maxLength: 4 }),
+        async (behaviours, requests) => {
+          script = behaviours;
+          next = 0;
+          await Promise.all(
+            requests.map(async (method, i) => {
+              // Within the request timeout plus retries, every request ends one way or the other.
+              const response = await fetch(`http://127.0.0.1:${String(frontPort)}/r${String(i)}`, {
+                method,
+                ...(method === 'POST' ? { body: 'body' } : {}),
+                signal: AbortSignal.timeout(5_000),
+              }).catch((error: unknown) => error);
+              if (response instanceof Response) await response.arrayBuffer().catch(() => undefined);
+              else expect((response as Error).name).not.toBe('TimeoutError');
+            }),
+          );
+        },
+      ),
+      { numRuns: 10 },
+    );
+    // Every slot is free again: as many good requests as the limit all get through at once.
+    script = [];
+    const statuses = await Promise.all(
+      [0, 1, 2, 3].map(async (i) => {
+        const response = await fetch(`http://127.0.0.1:${String(frontPort)}/after-${String(i)}`);
+        await response.arrayBuffer();
+        return response.status;
+      }),
+    );
+    expect(statuses).toEqual([200, 200, 200, 200]);
+  }, 60_000);
 });
