@@ -88,13 +88,25 @@ export function reportLocalAnswer(
     report();
   };
   res.once('close', once);
-  if (res.socket === null) {
-    // Queued behind another response on a pipelined connection: if the connection dies first,
-    // Node emits no 'close' for this response; the request's 'close' on a dead socket says so.
-    req.once('close', () => {
-      if (socket.destroyed) once();
-    });
-  }
+  whenQueuedResponseIsLost(req, res, once);
+}
+
+/**
+ * Calls `listener` if `res` is queued behind another response on a pipelined connection (Node has
+ * not given it the socket yet) and the connection dies first: Node then never emits 'close' for
+ * it, and the request's 'close' on the dead socket is the only sign left that the client is gone.
+ * Does nothing for a response that has its socket, whose own 'close' will come.
+ */
+export function whenQueuedResponseIsLost(
+  req: IncomingMessage,
+  res: ServerResponse,
+  listener: () => void,
+): void {
+  if (res.socket !== null) return;
+  const socket = req.socket;
+  req.once('close', () => {
+    if (socket.destroyed) listener();
+  });
 }
 
 /**
@@ -124,8 +136,8 @@ export const REFUSAL_LINGER_MS = 5_000;
  * {@link REFUSAL_LINGER_MS} later, as nginx's lingering close bounds its wait.
  */
 export function answerAndClose(socket: Duplex, answer: string): void {
-  if (socket.destroyed) return;
   socket.on('error', ignoreSocketError);
+  if (socket.destroyed) return;
   const timer = setTimeout(() => socket.destroy(), REFUSAL_LINGER_MS);
   timer.unref();
   socket.once('close', () => {
@@ -177,7 +189,6 @@ export function createIngressServer(handlers: IngressHandlers): Server {
   // CONNECT asks for a tunnel to any host; a reverse proxy serves its upstreams only. Node would
   // close the connection without a word; this says why, as nginx does (with 400).
   server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
-    socket.on('error', ignoreSocketError);
     handlers.adopt(socket);
     answerAndClose(
       socket,

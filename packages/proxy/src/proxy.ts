@@ -33,6 +33,7 @@ import {
   createIngressServer,
   type IngressHandlers,
   reportLocalAnswer,
+  whenQueuedResponseIsLost,
 } from './ingress.js';
 import { EndpointHandler } from './endpoints.js';
 import type { ProxyConfig } from './proxy-config.js';
@@ -259,15 +260,7 @@ class ProxyExchange implements AttemptSink {
       parent !== undefined,
     );
     res.on('close', this.#onClose);
-    if (res.socket === null) {
-      // Queued behind another response on a pipelined connection: if the connection dies first,
-      // Node never gives this response its socket and emits no 'close' for it; the request's
-      // 'close' on a destroyed socket is the only sign left that its client is gone.
-      const socket = req.socket;
-      req.once('close', () => {
-        if (socket.destroyed) this.#onClose();
-      });
-    }
+    whenQueuedResponseIsLost(req, res, this.#onClose);
   }
 
   /** Reads (or prepares to stream) the body, then routes the first attempt. */
