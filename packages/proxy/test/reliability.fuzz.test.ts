@@ -12,7 +12,13 @@
 
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
-import { type AddressInfo, connect, createServer as createTcpServer, type Socket } from 'node:net';
+import {
+  type AddressInfo,
+  connect,
+  createServer as createTcpServer,
+  type Server as NetServer,
+  type Socket,
+} from 'node:net';
 import { fc } from '@fast-check/vitest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
@@ -111,6 +117,13 @@ function play(port: number, client: Client): Promise<void> {
   });
 }
 
+/** Listens on 127.0.0.1 with a port the system picks; resolves with the server's `http://` URL. */
+async function listenOnLoopback(server: NetServer): Promise<string> {
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return `http://127.0.0.1:${String((server.address() as AddressInfo).port)}`;
+}
+
 let upstream: Server;
 let proxy: Proxy;
 let port: number;
@@ -132,10 +145,9 @@ beforeAll(async () => {
       ws.send(data);
     });
   });
-  upstream.listen(0, '127.0.0.1');
-  await once(upstream, 'listening');
+  const upstreamUrl = await listenOnLoopback(upstream);
   proxy = createProxy({
-    upstreams: [`http://127.0.0.1:${String((upstream.address() as AddressInfo).port)}`],
+    upstreams: [upstreamUrl],
     listen: { host: '127.0.0.1', port: 0 },
     healthCheck: true,
     healthCheckIntervalSecs: 1,
@@ -236,10 +248,9 @@ describe('random upstream behaviour', () => {
         } else if (behaviour.how === 'cut then close') socket.end(bytes.subarray(0, cut));
       });
     });
-    rawUpstream.listen(0, '127.0.0.1');
-    await once(rawUpstream, 'listening');
+    const rawUpstreamUrl = await listenOnLoopback(rawUpstream);
     front = createProxy({
-      upstreams: [`http://127.0.0.1:${String((rawUpstream.address() as AddressInfo).port)}`],
+      upstreams: [rawUpstreamUrl],
       listen: { host: '127.0.0.1', port: 0 },
       healthCheck: false,
       circuitBreaker: false,
