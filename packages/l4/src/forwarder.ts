@@ -28,7 +28,7 @@ import {
 } from './forwarder-config.js';
 import { type MetricsServer, startMetricsServer } from './metrics-server.js';
 import { encodeProxyHeader } from './proxy-protocol.js';
-import { splice } from './splice.js';
+import { splice, withOwnReadBuffer } from './splice.js';
 import { WarmPool } from './warm-pool.js';
 import { type CounterSnapshot, mergeSnapshots, WorkerCounters } from './worker-counters.js';
 import { type Distribution, startWorkerGroup, type WorkerGroup } from './workers.js';
@@ -144,10 +144,15 @@ export class LocalForwarder implements AsyncDisposable {
     this.#done = (client) => {
       this.#finish(client);
     };
-    this.#onConnection = (client) => {
-      this.#accept(client);
+    this.#onConnection = (accepted) => {
+      this.#accept(withOwnReadBuffer(accepted));
     };
-    this.#server = createServer({ allowHalfOpen: true, noDelay: true }, this.#onConnection);
+    // Accepted paused: withOwnReadBuffer moves the connection to a socket reading into its own
+    // buffer before any byte is read.
+    this.#server = createServer(
+      { allowHalfOpen: true, noDelay: true, pauseOnConnect: true },
+      this.#onConnection,
+    );
   }
 
   /** The address, once listening. */

@@ -41,7 +41,13 @@ export {
   encodeProxyV2,
   PROXY_V2_SIGNATURE,
 } from './proxy-protocol.js';
-export { backendReadOptions, READ_BUFFER_BYTES, splice, type SpliceDone } from './splice.js';
+export {
+  backendReadOptions,
+  READ_BUFFER_BYTES,
+  splice,
+  type SpliceDone,
+  withOwnReadBuffer,
+} from './splice.js';
 export { WarmPool, type WarmPoolOptions, type WarmSocket } from './warm-pool.js';
 export {
   type BackendCounters,

@@ -1,19 +1,21 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { connect, type Socket } from 'node:net';
+import { type AddressInfo, connect, createServer, Socket } from 'node:net';
 import { Duplex } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   closed,
   connectTo,
+  echoServer,
   hashIncoming,
+  refusedPort,
   sendRandom,
   startServer,
   type TestServer,
   waitFor,
 } from '../test/net-helpers.js';
 import { LocalForwarder } from './forwarder.js';
-import { backendReadOptions, READ_BUFFER_BYTES, splice } from './splice.js';
+import { backendReadOptions, READ_BUFFER_BYTES, splice, withOwnReadBuffer } from './splice.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -178,5 +180,87 @@ describe('splice with backend sockets reading into their own buffer', () => {
     expect(sha256).toBe(createHash('sha256').update(greeting).digest('hex'));
     expect(engine.snapshot().backends[origin.address]?.warm).toBe(1);
     await closed(client);
+  });
+});
+
+describe('withOwnReadBuffer: accepted client sockets reading into their own buffer', () => {
+  it('moves the connection to a new socket before any byte is read, and the server stops counting it', async () => {
+    const payload = randomBytes(3 * READ_BUFFER_BYTES + 17);
+    const accepted: Socket[] = [];
+    const adopted: Socket[] = [];
+    const listener = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => {
+      accepted.push(socket);
+      adopted.push(withOwnReadBuffer(socket));
+    });
+    listener.listen(0, '127.0.0.1');
+    await once(listener, 'listening');
+    cleanups.push(
+      () =>
+        new Promise<void>((resolve) => {
+          for (const socket of adopted) socket.destroy();
+          listener.close(() => {
+            resolve();
+          });
+        }),
+    );
+    const client = connect({ port: (listener.address() as AddressInfo).port, host: '127.0.0.1' });
+    cleanups.push(() => {
+      client.destroy();
+    });
+    await once(client, 'connect');
+    client.end(payload); // sent at once, before the server side is spliced to anything
+    await waitFor(() => adopted.length === 1);
+    const socket = adopted[0] as Socket;
+    expect(socket).not.toBe(accepted[0]);
+    expect(accepted[0]?.destroyed).toBe(true);
+    expect(socket.remotePort).toBe(client.localPort);
+    const counted = await new Promise<number>((resolve, reject) => {
+      listener.getConnections((error, count) => {
+        if (error) reject(error);
+        else resolve(count);
+      });
+    });
+    expect(counted).toBe(0);
+    // Spliced to a slow writer: every byte arrives intact, through `onread`, never as 'data'.
+    let dataEvents = 0;
+    socket.on('data', () => dataEvents++);
+    const peer = new SlowWriter();
+    const finished = once(peer, 'finish');
+    splice(socket, peer as unknown as Socket, 0, () => undefined);
+    await finished;
+    expect(peer.bytes).toBe(payload.length);
+    expect(peer.hash.digest('hex')).toBe(createHash('sha256').update(payload).digest('hex'));
+    expect(dataEvents).toBe(0);
+  });
+
+  it('hands back the socket itself, resumed, when it has no handle to move', () => {
+    const socket = new Socket();
+    socket.pause();
+    expect(withOwnReadBuffer(socket)).toBe(socket);
+    expect(socket.isPaused()).toBe(false);
+    socket.destroy();
+  });
+
+  it('carries what a client sends while its backend connects (more than it holds aside) intact, and its FIN after', async () => {
+    const payload = randomBytes(1024 * 1024);
+    const echo = await echoServer();
+    cleanups.push(() => echo.close());
+    // The first backend refuses, so the client's bytes wait through a failed connect and a retry.
+    const engine = new LocalForwarder({
+      listen: '127.0.0.1:0',
+      backends: [`127.0.0.1:${String(await refusedPort())}`, echo.address],
+      warmPoolSize: 0,
+      healthCheck: false,
+    });
+    cleanups.push(() => engine.close());
+    const { port } = await engine.listen();
+    for (let i = 0; i < 4; i++) {
+      const client = connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+      client.end(payload);
+      const { sha256, bytes } = await hashIncoming(client);
+      expect(bytes).toBe(payload.length);
+      expect(sha256).toBe(createHash('sha256').update(payload).digest('hex'));
+      await closed(client);
+    }
   });
 });
