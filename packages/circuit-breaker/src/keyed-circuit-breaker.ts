@@ -81,7 +81,8 @@ export class KeyedCircuitBreaker<K> {
   /** True when a call for `key` made now would run. Does not create a breaker for the key. */
   isAvailable(key: K): boolean {
     const circuit = this.#peek(key);
-    return circuit === undefined || circuit.isAvailable(this.settings.clock.now());
+    // A closed breaker admits whatever the time: the clock is read only for the others.
+    return circuit === undefined || circuit.hot || circuit.isAvailable(this.settings.clock.now());
   }
 
   /** Runs one operation through `key`'s breaker. */

@@ -249,8 +249,8 @@ class ProxyExchange implements AttemptSink {
       parent,
       clientIp: forwarding.clientIp,
       scheme: forwarded['x-forwarded-proto'],
-      ...(host === undefined ? {} : { host }),
-      ...(userAgent === undefined ? {} : { userAgent }),
+      host,
+      userAgent,
     });
     // Request modifiers: hop-by-hop first, then our own headers.
     this.#headers = upstreamRequestHeaders(
@@ -313,14 +313,15 @@ class ProxyExchange implements AttemptSink {
     }
     this.#attempts++;
     rewriteHost(this.#headers, target.hostHeader);
-    const call = new UpstreamCall(this, entry, selector.begin(entry), performance.now(), permit);
+    const now = performance.now();
+    const call = new UpstreamCall(this, entry, selector.begin(entry), now, permit);
     this.#call = call;
     const pool = runtime.pools.get(target);
     if (pool === undefined) throw new Error('upstream without a pool');
-    call.dispatch(pool, this.#dispatchOptions(target));
+    call.dispatch(pool, this.#dispatchOptions(target, now));
   }
 
-  #dispatchOptions(target: UpstreamTarget): Dispatcher.DispatchOptions {
+  #dispatchOptions(target: UpstreamTarget, now: number): Dispatcher.DispatchOptions {
     const req = this.#req;
     const body = this.#body;
     return {
@@ -328,7 +329,7 @@ class ProxyExchange implements AttemptSink {
       method: req.method ?? 'GET',
       headers: this.#headers,
       body: body.kind === 'buffered' || body.kind === 'streamed' ? body.body : null,
-      headersTimeout: Math.max(1, Math.ceil(this.#deadline - performance.now())),
+      headersTimeout: Math.max(1, Math.ceil(this.#deadline - now)),
       bodyTimeout: this.#runtime.config.requestTimeoutMs,
     };
   }

@@ -41,11 +41,11 @@ export interface RequestSpanInput {
   /** Client address after the trusted-proxy policy. */
   readonly clientIp: string;
   /** Scheme the client used (`x-forwarded-proto` as the proxy computed it). */
-  readonly scheme?: string;
+  readonly scheme?: string | undefined;
   /** Host the client asked for (its `Host` header). */
-  readonly host?: string;
+  readonly host?: string | undefined;
   /** The client's `User-Agent`. */
-  readonly userAgent?: string;
+  readonly userAgent?: string | undefined;
 }
 
 /** How a request ended, for {@link RequestSpan.end}. */
