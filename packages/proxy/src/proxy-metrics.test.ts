@@ -207,6 +207,14 @@ describe('ProxyMetrics', () => {
     expect(value(samples, 'proxy_draining')).toBe(1);
   });
 
+  it("reports the source's own in-flight count, what maxInFlight limits, when it has one", async () => {
+    const status = Object.assign(new FakeStatus(), { inFlight: 7 });
+    const metrics = new ProxyMetrics({ status, processMetrics: false });
+    const { samples } = parseExposition(await metrics.render());
+    expect(value(samples, 'in_flight_requests')).toBe(7);
+    expect(value(samples, 'upstream_in_flight', { upstream: 'http://127.0.0.1:9000' })).toBe(2);
+  });
+
   it('counts retries refused by the budget, rate-limit and backpressure rejections', async () => {
     const metrics = new ProxyMetrics({ status: new FakeStatus(), processMetrics: false });
     metrics.requestStarted();

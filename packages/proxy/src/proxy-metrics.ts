@@ -235,7 +235,7 @@ function processRegistry(): Registry {
  * - `upstream_healthy{upstream}` (1 or 0), `upstream_breaker_state{upstream,state}` (1 for the
  *   current state of `closed`, `open`, `half-open`, `disabled`, else 0) and
  *   `upstream_in_flight{upstream}`: read from the live status at scrape time.
- * - `in_flight_requests`: requests the proxy has in flight at its upstreams now.
+ * - `in_flight_requests`: requests admitted and not finished now (what `maxInFlight` limits).
  * - `retries_total{upstream}` (labelled with the upstream that failed),
  *   `retry_budget_exhausted_total`, `rate_limited_total`, `backpressure_rejected_total`.
  * - `proxy_ready` and `proxy_draining` (1 or 0).
@@ -364,11 +364,14 @@ export class ProxyMetrics implements ProxyObserver {
     });
     new Gauge({
       name: 'in_flight_requests',
-      help: 'Requests the proxy has in flight at its upstreams.',
+      help: 'Requests admitted and not finished yet (what max_in_flight limits).',
       registers,
       collect(this: Gauge) {
-        let total = 0;
-        for (const u of status.upstreams()) total += u.inFlight;
+        let total = status.inFlight;
+        if (total === undefined) {
+          total = 0;
+          for (const u of status.upstreams()) total += u.inFlight;
+        }
         this.set(total);
       },
     });

@@ -26,6 +26,12 @@ export interface ProxyStatusSource {
   readonly draining: boolean;
   /** A fresh snapshot of every upstream, in configuration order. */
   upstreams(): readonly UpstreamStatus[];
+  /**
+   * Requests admitted and not finished yet, what `maxInFlight` limits: those at an upstream, and
+   * those reading their body or waiting to retry. When absent, the sum of the upstreams'
+   * in-flight counts stands in for it.
+   */
+  readonly inFlight?: number | undefined;
   /** Present when the proxy fronts its embedded demo upstreams, so the status page can offer to break one. */
   readonly demo?: DemoControl | undefined;
 }

@@ -162,6 +162,10 @@ class ProxyRuntime implements ProxyStatusSource {
     return !this.draining && this.selector.firstRoundDone;
   }
 
+  get inFlight(): number {
+    return this.backpressure.inFlight;
+  }
+
   upstreams(): readonly UpstreamStatus[] {
     return this.selector.statuses();
   }

@@ -236,6 +236,55 @@ describe('backpressure', () => {
     await waitFor(() => inFlight === 0);
     expect((await send(`${url}/again`)).status).toBe(200); // slots were released
   });
+
+  it('reports as in flight every admitted request, also one waiting to retry', async () => {
+    const held: ServerResponse[] = [];
+    const slow = await track(
+      startUpstream((_req, res) => {
+        held.push(res);
+      }),
+    );
+    const url = await proxyFor({
+      upstreams: [slow.url],
+      maxInFlight: 10,
+      requestTimeoutMs: 30_000,
+    });
+    const gauges = async (): Promise<{ total: number; atUpstream: number }> => {
+      const text = (await send(`${url}/metrics`)).body;
+      const read = (pattern: RegExp): number => Number(pattern.exec(text)?.[1]);
+      return {
+        total: read(/^in_flight_requests (\d+)$/m),
+        atUpstream: read(/^upstream_in_flight\{[^}]*\} (\d+)$/m),
+      };
+    };
+    const admitted = [1, 2].map(() => send(`${url}/slow`));
+    await waitFor(() => held.length === 2);
+    expect(await gauges()).toEqual({ total: 2, atUpstream: 2 });
+    for (const res of held.splice(0)) res.end('done');
+    for (const response of await Promise.all(admitted)) expect(response.status).toBe(200);
+    expect(await gauges()).toEqual({ total: 0, atUpstream: 0 });
+
+    // A GET that got a 503 waits (a long backoff) before its retry: admitted, at no upstream.
+    const flaky = await switchable('flaky');
+    flaky.failing = true;
+    const retrying = await proxyFor({
+      upstreams: [flaky.url],
+      circuitBreaker: false,
+      retryMaxAttempts: 2,
+      retryBudgetPercent: 100,
+      retryBackoffBaseMs: 1_500,
+      retryBackoffMaxMs: 1_500,
+    });
+    const waiting = send(`${retrying}/get`);
+    await waitFor(() => flaky.requests === 1);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const text = (await send(`${retrying}/metrics`)).body;
+    expect(text).toMatch(/^in_flight_requests 1$/m);
+    expect(text).toMatch(/^upstream_in_flight\{[^}]*\} 0$/m);
+    flaky.failing = false;
+    expect((await waiting).status).toBe(200);
+    expect(flaky.requests).toBe(2);
+  });
 });
 
 describe('rate limit', () => {
