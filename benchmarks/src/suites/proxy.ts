@@ -9,6 +9,8 @@
  *   budget, a per-client rate limit high enough never to reject, and metrics, one worker;
  * - @fastify/reply-from (its defaults), http-proxy with a keep-alive agent, a bare undici
  *   `Pool.stream` pass-through;
+ * - for reference, not as a goal, a bare pass-through on `Pool.dispatch` with a handler object,
+ *   the way ours calls undici: what ours spends above it is what its features cost;
  * - nginx (1 worker) and HAProxy (1 thread), installed from Debian's packages when missing, as
  *   the native limit.
  *
@@ -49,6 +51,7 @@ const OURS = 'proxykit proxy (all features on)';
 const REPLY_FROM = '@fastify/reply-from';
 const HTTP_PROXY = 'http-proxy (keep-alive agent)';
 const UNDICI = 'undici pass-through';
+const DISPATCH = 'undici dispatch pass-through (reference)';
 const NGINX = 'nginx (1 worker)';
 const HAPROXY = 'HAProxy (nbthread 1)';
 
@@ -127,6 +130,7 @@ function targets(
     node(REPLY_FROM, 'reply-from', { upstream: upstreamUrl }),
     node(HTTP_PROXY, 'http-proxy', { upstream: upstreamUrl }),
     node(UNDICI, 'undici-pass', { upstream: upstreamUrl }),
+    node(DISPATCH, 'undici-dispatch', { upstream: upstreamUrl }),
     nativeTarget(NGINX, 'nginx', (path) => startNginx(path, upstreamPort)),
     nativeTarget(HAPROXY, 'haproxy', (path) => startHaproxy(path, 'http', upstreamPort)),
   ];
@@ -219,7 +223,7 @@ async function measure(): Promise<LoadMeasurement> {
   }
 
   const direct = median((runs.get(DIRECT) ?? []).map((r) => r.requestsPerSec));
-  const order = [DIRECT, OURS, REPLY_FROM, HTTP_PROXY, UNDICI, NGINX, HAPROXY];
+  const order = [DIRECT, OURS, REPLY_FROM, HTTP_PROXY, UNDICI, DISPATCH, NGINX, HAPROXY];
   const table: LoadTable = {
     title: `HTTP keep-alive load: ${String(connections)} connections, ${String(BODY_BYTES)}-byte responses, median of ${String(rounds)} × ${String(durationSeconds)} s`,
     columns: [
@@ -282,16 +286,23 @@ async function measure(): Promise<LoadMeasurement> {
       `the floor of a proxy on node:http and undici: the ${UNDICI}, with no feature at all, reaches ${floor} requests/s`,
     );
   }
+  const dispatchFloor = ratios('rps', [REPLY_FROM, HTTP_PROXY, UNDICI], DISPATCH);
+  const featureCost = ratios('cpu', [DISPATCH]);
+  if (dispatchFloor !== '' && featureCost !== '') {
+    notes.push(
+      `the ${DISPATCH} calls undici as ours does, with no feature: it reaches ${dispatchFloor} requests/s; ${OURS} spends ${featureCost} CPU per request`,
+    );
+  }
   const nativeRatios = ratios('rps', [NGINX, HAPROXY]);
   if (nativeRatios !== '') notes.push(`${OURS} reaches ${nativeRatios} requests/s`);
-  const cpu = ratios('cpu', [REPLY_FROM, HTTP_PROXY, UNDICI, NGINX, HAPROXY]);
+  const cpu = ratios('cpu', [REPLY_FROM, HTTP_PROXY, UNDICI, DISPATCH, NGINX, HAPROXY]);
   if (cpu !== '') {
     notes.push(
       `CPU µs/req is the serving process's user + system time per response (from /proc), which shared cores disturb less than requests/s; ${OURS} spends ${cpu}`,
     );
   }
-  const user = ratios('user', [UNDICI, NGINX, HAPROXY]);
-  const system = ratios('system', [UNDICI, NGINX, HAPROXY]);
+  const user = ratios('user', [UNDICI, DISPATCH, NGINX, HAPROXY]);
+  const system = ratios('system', [UNDICI, DISPATCH, NGINX, HAPROXY]);
   if (user !== '' && system !== '') {
     notes.push(
       `where the CPU goes: system time is the kernel's share (the socket reads and writes), user time the program's own; ${OURS} spends ${system} system time and ${user} user time`,

@@ -4,29 +4,10 @@
  * straight into the response, with no routing, resilience, metrics or header policy beyond
  * dropping the hop-by-hop headers undici refuses. Ours must be no slower than this.
  */
-import { createServer, type IncomingHttpHeaders } from 'node:http';
+import { createServer } from 'node:http';
 import { Pool } from 'undici';
+import { withoutHopByHop } from './pass-through-headers.js';
 import { portOf, serve } from './serve.js';
-
-/** Headers that describe one connection, not the message; undici rejects most of them. */
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'transfer-encoding',
-  'upgrade',
-  'te',
-  'trailer',
-  'host',
-]);
-
-function withoutHopByHop(headers: IncomingHttpHeaders): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value !== undefined && !HOP_BY_HOP.has(name)) out[name] = value;
-  }
-  return out;
-}
 
 serve(async (options) => {
   const { upstream } = options as { readonly upstream: string };
