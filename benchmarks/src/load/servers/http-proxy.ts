@@ -5,7 +5,7 @@
  */
 import { Agent, createServer } from 'node:http';
 import httpProxy from 'http-proxy';
-import { portOf, serve } from './serve.js';
+import { serve, serveHttpProxy } from './serve.js';
 
 serve(async (options) => {
   const { upstream } = options as { readonly upstream: string };
@@ -17,15 +17,7 @@ serve(async (options) => {
       res.end();
     });
   });
-  server.keepAliveTimeout = 120_000;
-  server.listen(0, '127.0.0.1');
-  await new Promise((resolve) => server.once('listening', resolve));
-  return {
-    ports: { port: portOf(server.address()) },
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-      agent.destroy();
-    },
-  };
+  return serveHttpProxy(server, () => {
+    agent.destroy();
+  });
 });

@@ -5,6 +5,7 @@
  * none is left running. `--cpu-prof` profiles are written on that orderly exit.
  */
 
+import type { Server as HttpServer } from 'node:http';
 import type { Server } from 'node:net';
 
 /** A started server: its ports (`port` is the main one) and how to close it. */
@@ -56,4 +57,23 @@ export function serve(start: (options: unknown) => Promise<Served>): void {
 export function portOf(address: ReturnType<Server['address']>): number {
   if (address === null || typeof address === 'string') throw new Error('not listening on TCP');
   return address.port;
+}
+
+/**
+ * Listens with a Node proxy's HTTP server on a loopback port (keep-alive connections kept for
+ * 120 s, so the load generator's are never cut) and serves it: closing ends every connection,
+ * then `release` frees what the proxy holds towards the upstream (a pool, an agent).
+ */
+export async function serveHttpProxy(server: HttpServer, release: () => unknown): Promise<Served> {
+  server.keepAliveTimeout = 120_000;
+  server.listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  return {
+    ports: { port: portOf(server.address()) },
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+      await release();
+    },
+  };
 }

@@ -8,7 +8,7 @@
  */
 import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
 import { type Dispatcher, Pool } from 'undici';
-import { portOf, serve } from './serve.js';
+import { serve, serveHttpProxy } from './serve.js';
 import { withoutHopByHop } from './pass-through-headers.js';
 
 /** Why a call is aborted when its client left before the response ended. */
@@ -77,15 +77,5 @@ serve(async (options) => {
       new PassHandler(res),
     );
   });
-  server.keepAliveTimeout = 120_000;
-  server.listen(0, '127.0.0.1');
-  await new Promise((resolve) => server.once('listening', resolve));
-  return {
-    ports: { port: portOf(server.address()) },
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-      await pool.close();
-    },
-  };
+  return serveHttpProxy(server, () => pool.close());
 });

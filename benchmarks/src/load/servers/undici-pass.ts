@@ -7,7 +7,7 @@
 import { createServer } from 'node:http';
 import { Pool } from 'undici';
 import { withoutHopByHop } from './pass-through-headers.js';
-import { portOf, serve } from './serve.js';
+import { serve, serveHttpProxy } from './serve.js';
 
 serve(async (options) => {
   const { upstream } = options as { readonly upstream: string };
@@ -32,15 +32,5 @@ serve(async (options) => {
         res.end();
       });
   });
-  server.keepAliveTimeout = 120_000;
-  server.listen(0, '127.0.0.1');
-  await new Promise((resolve) => server.once('listening', resolve));
-  return {
-    ports: { port: portOf(server.address()) },
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-      await pool.close();
-    },
-  };
+  return serveHttpProxy(server, () => pool.close());
 });
