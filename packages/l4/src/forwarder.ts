@@ -3,8 +3,9 @@
 // the warm pool (upstream-pool with `min`), the hand-written splice, and per-worker counters.
 // A client first gets a pre-connected socket from the warm pool when one is ready (no handshake
 // on the client's time); otherwise the forwarder connects, and when that connect fails it tries
-// another backend — the client's bytes wait unread in its socket meanwhile, so none is lost or
-// sent twice (HAProxy's `retries` + `option redispatch`). With `workers > 1`, `createForwarder`
+// another backend — the client's bytes wait meanwhile (copied aside up to 16 KiB, then unread in
+// its socket) and go out only once a connect succeeded, so none is lost or sent twice (HAProxy's
+// `retries` + `option redispatch`). With `workers > 1`, `createForwarder`
 // runs the same engine in worker processes (see workers.ts) and aggregates their counters.
 
 import { once } from 'node:events';
