@@ -100,7 +100,8 @@ function resumeAfterFlush(socket: Spliced): void {
 
 /**
  * `onread` options for `net.connect` that make a backend socket read into a new buffer of its own
- * (`READ_BUFFER_BYTES`) for {@link splice}. Call it once per socket: the buffer must not be shared.
+ * (`READ_BUFFER_BYTES`) for {@link splice}; {@link withOwnReadBuffer} gives accepted client
+ * sockets the same. Call it once per socket: the buffer must not be shared.
  */
 export function backendReadOptions(): OnReadOpts {
   return { buffer: Buffer.allocUnsafeSlow(READ_BUFFER_BYTES), callback: onOwnBufferRead };
