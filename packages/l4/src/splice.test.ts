@@ -116,6 +116,56 @@ describe('splice with backend sockets reading into their own buffer', () => {
     await waitFor(() => done);
   }, 30_000);
 
+  it("writes what it reads straight to the peer's handle, not through its Writable, both ways", async () => {
+    const chunks = Array.from({ length: 200 }, (_, i) => randomBytes(1 + ((i * 389) % 3000)));
+    const expectedHash = createHash('sha256');
+    for (const chunk of chunks) expectedHash.update(chunk);
+    const expected = expectedHash.digest('hex');
+    const fromClient = createHash('sha256');
+    let originDone = false;
+    const origin = await server((socket) => {
+      socket.on('data', (chunk: Buffer) => fromClient.update(chunk));
+      socket.on('end', () => (originDone = true));
+      void (async () => {
+        for (const chunk of chunks) {
+          socket.write(chunk);
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+        socket.end();
+      })();
+    });
+    const writes = { client: 0, backend: 0 };
+    const front = await server((accepted) => {
+      const client = withOwnReadBuffer(accepted);
+      void bufferedBackend(origin.port).then((backend) => {
+        for (const [socket, side] of [
+          [client, 'client'],
+          [backend, 'backend'],
+        ] as const) {
+          const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
+          socket.write = (...args: unknown[]) => {
+            writes[side]++;
+            return write(...args);
+          };
+        }
+        splice(client, backend, 0, () => undefined);
+      });
+    });
+    const user = await connectTo(front.port, '127.0.0.1', true);
+    const received = hashIncoming(user);
+    // Sent once the two are spliced, so none is held aside (those bytes go through `write`).
+    await once(user, 'data');
+    for (const chunk of chunks) user.write(chunk);
+    user.end();
+    expect(await received).toEqual({
+      sha256: expected,
+      bytes: chunks.reduce((sum, chunk) => sum + chunk.length, 0),
+    });
+    await waitFor(() => originDone, 10_000, "the client's FIN at the origin");
+    expect(fromClient.digest('hex')).toBe(expected);
+    expect(writes).toEqual({ client: 0, backend: 0 });
+  });
+
   it('carries bytes to slow readers intact through the forwarder, many connections at once', async () => {
     const size = 8 * 1024 * 1024;
     const sums: string[] = [];

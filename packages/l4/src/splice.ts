@@ -29,9 +29,13 @@
 // too (measured: user CPU per request 4.7 → 3.4 µs, requests/s +13% under `ab -k -c 200`).
 // A socket not yet spliced (a pooled backend socket while idle, a client while its backend
 // connects) copies what it reads aside, up to 16 KiB before it stops reading, and those bytes
-// are written to the peer first when the two are spliced.
+// are written to the peer first when the two are spliced. What a read brings goes to the peer
+// straight through its libuv handle whenever nothing is queued in its Writable
+// (direct-write.ts: about 2 µs less CPU per request than `write` under `ab -k -c 200`), through
+// `write` otherwise; either way reading stops while bytes from the buffer are still queued.
 
 import { type OnReadOpts, Socket } from 'node:net';
+import { writeToHandle } from './direct-write.js';
 import { type IdleSweep, idleSweepFor } from './idle-sweep.js';
 
 const PEER = Symbol('proxykit.l4.peer');
@@ -40,6 +44,7 @@ const CLIENT = Symbol('proxykit.l4.client');
 const SWEEP = Symbol('proxykit.l4.sweep');
 const HELD = Symbol('proxykit.l4.held');
 const RESUME = Symbol('proxykit.l4.resume');
+const VIEW = Symbol('proxykit.l4.view');
 
 /** Size of each own read buffer (see the module comment for the choice). */
 export const READ_BUFFER_BYTES: number = 64 * 1024;
@@ -65,13 +70,25 @@ interface Spliced extends Socket {
   [HELD]: Buffer[] | undefined;
   /** The socket's resume-after-flush callback, made the first time it is needed. */
   [RESUME]: ((error?: Error | null) => void) | undefined;
+  /** The view of its read buffer the socket forwarded last. */
+  [VIEW]: Buffer | undefined;
 }
 
 /** The `onread` callback of either socket: `this` is the socket, `buffer` its own read buffer. */
 function onOwnBufferRead(this: Spliced, nread: number, buffer: Uint8Array): boolean {
   const peer = this[PEER];
   if (peer === undefined) return hold(this, nread, buffer);
-  if (peer.write((buffer as Buffer).subarray(0, nread))) {
+  // Reads of one size repeat (a protocol's requests, full buffers in bulk): reuse their view.
+  let bytes = this[VIEW];
+  if (bytes?.length !== nread) bytes = this[VIEW] = (buffer as Buffer).subarray(0, nread);
+  const written = writeToHandle(
+    peer,
+    bytes,
+    (this[RESUME] ??= resumeAfterFlush.bind(undefined, this)),
+  );
+  // Queued: the handle still refers to `buffer`, so reading waits for the callback, as below.
+  if (written !== 'unavailable') return written === 'flushed';
+  if (peer.write(bytes)) {
     if (peer.writableLength === 0) return true;
     // Pending, but below the high-water mark, so no 'drain' will come: a write callback queued
     // behind it tells when the client has flushed.
