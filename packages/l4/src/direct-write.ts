@@ -25,7 +25,6 @@ interface StreamHandle {
 
 /** A write request object of the handle's binding, with the fields this module sets on it. */
 interface WriteRequest {
-  handle: StreamHandle | null;
   oncomplete: (this: WriteRequest, status: number) => void;
   /** The target socket of a write still queued, and what to call once it completed. */
   target: Socket | null;
@@ -87,6 +86,15 @@ export const directWritesAvailable: boolean = binding !== undefined;
 /** The request the next write uses: never bound, since the last write that used it flushed. */
 let spare: WriteRequest | undefined;
 
+function newRequest(WriteWrap: StreamWrapBinding['WriteWrap']): WriteRequest {
+  const request = new WriteWrap();
+  request.oncomplete = onQueuedWriteDone;
+  request.target = null;
+  request.whenFlushed = null;
+  request.bytes = null;
+  return request;
+}
+
 function writeError(status: number): Error {
   const code = getSystemErrorName(status);
   return Object.assign(new Error(`write ${code}`), { code, errno: status, syscall: 'write' });
@@ -123,13 +131,10 @@ export function writeToHandle(
   ) {
     return 'unavailable';
   }
-  const request = spare ?? new binding.WriteWrap();
+  // A request is reused only after a write the kernel took at once (it never got bound); a
+  // failed one may have been, so the next write makes a new one.
+  const request = spare ?? newRequest(binding.WriteWrap);
   spare = undefined;
-  request.handle = handle as StreamHandle;
-  request.oncomplete = onQueuedWriteDone;
-  request.target = null;
-  request.whenFlushed = null;
-  request.bytes = null;
   const status = handle.writeBuffer(request, bytes);
   if (status !== 0) {
     target.destroy(writeError(status));
