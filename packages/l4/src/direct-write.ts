@@ -1,8 +1,10 @@
 // Why: once a chunk is read, handing it to the peer socket is the other half of a forwarder's
 // work, and `socket.write` does much more than the kernel needs for a chunk that can go out at
 // once: the Writable state machine, a new write request object, and a `process.nextTick` to run
-// the write's bookkeeping after it already completed. Under `ab -k -c 200` that is about 1 µs of
-// user CPU per forwarded chunk, a third of what the forwarder spends in user space per request.
+// the write's bookkeeping after it already completed. Under `ab -k -c 200` (two chunks per
+// request) skipping it saved 0.6–1.4 µs of user CPU per request, a quarter to a third of the
+// forwarder's user time; in `pnpm bench l4` the whole CPU per request fell from 14.2 µs to
+// 10.2–11.0 (see the package README).
 // So when nothing is queued in the peer's Writable, the chunk goes straight to the peer's libuv
 // handle (`handle.writeBuffer`, the call `socket.write` itself ends in), with one write request
 // object reused for every write the kernel takes at once: libuv's `uv_try_write` either sends
