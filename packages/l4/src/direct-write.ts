@@ -42,8 +42,8 @@ interface StreamWrapBinding {
   kLastWriteWasAsync: number;
 }
 
-/** A socket as Node keeps it: its handle, while it has one (not a public field). */
-interface HandledSocket extends Socket {
+/** A socket as Node keeps it: its libuv handle, while it has one (not a public field). */
+export interface HandledSocket extends Socket {
   _handle?: Partial<StreamHandle> | null;
 }
 

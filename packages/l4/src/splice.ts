@@ -35,7 +35,7 @@
 // otherwise; either way reading stops while bytes from the buffer are still queued.
 
 import { type OnReadOpts, Socket } from 'node:net';
-import { writeToHandle } from './direct-write.js';
+import { type HandledSocket, writeToHandle } from './direct-write.js';
 import { type IdleSweep, idleSweepFor } from './idle-sweep.js';
 
 const PEER = Symbol('proxykit.l4.peer');
@@ -81,18 +81,15 @@ function onOwnBufferRead(this: Spliced, nread: number, buffer: Uint8Array): bool
   // Reads of one size repeat (a protocol's requests, full buffers in bulk): reuse their view.
   let bytes = this[VIEW];
   if (bytes?.length !== nread) bytes = this[VIEW] = (buffer as Buffer).subarray(0, nread);
-  const written = writeToHandle(
-    peer,
-    bytes,
-    (this[RESUME] ??= resumeAfterFlush.bind(undefined, this)),
-  );
+  const resume = (this[RESUME] ??= resumeAfterFlush.bind(undefined, this));
+  const written = writeToHandle(peer, bytes, resume);
   // Queued: the handle still refers to `buffer`, so reading waits for the callback, as below.
   if (written !== 'unavailable') return written === 'flushed';
   if (peer.write(bytes)) {
     if (peer.writableLength === 0) return true;
     // Pending, but below the high-water mark, so no 'drain' will come: a write callback queued
     // behind it tells when the client has flushed.
-    peer.write(EMPTY, (this[RESUME] ??= resumeAfterFlush.bind(undefined, this)));
+    peer.write(EMPTY, resume);
   }
   // The pending write still refers to `buffer`: read nothing more into it until the client has
   // flushed ('drain', or the callback above).
@@ -124,11 +121,6 @@ export function backendReadOptions(): OnReadOpts {
   return { buffer: Buffer.allocUnsafeSlow(READ_BUFFER_BYTES), callback: onOwnBufferRead };
 }
 
-/** What Node keeps of an accepted socket's connection: its libuv handle (not a public field). */
-interface AcceptedSocket extends Socket {
-  _handle?: object | null;
-}
-
 /**
  * Re-makes a socket accepted by a `net.Server` created with `pauseOnConnect: true` (and
  * `allowHalfOpen: true`) so that it reads into a buffer of its own, as {@link backendReadOptions}
@@ -139,7 +131,7 @@ interface AcceptedSocket extends Socket {
  * through its 'data' events.
  */
 export function withOwnReadBuffer(accepted: Socket): Socket {
-  const socket = accepted as AcceptedSocket;
+  const socket = accepted as HandledSocket;
   const handle = socket._handle;
   if (typeof handle !== 'object' || handle === null || accepted.destroyed) {
     accepted.resume();
