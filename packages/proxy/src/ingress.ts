@@ -10,6 +10,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Duplex } from 'node:stream';
 import { type EndpointHandler } from './endpoints.js';
 import type { ProxyObserver } from './proxy-observer.js';
+import { installLeanIngress } from './lean-ingress.js';
 import { adoptOriginForm } from './request-target.js';
 import {
   clientErrorResponse,
@@ -170,6 +171,7 @@ export function createIngressServer(handlers: IngressHandlers): Server {
     }
     handlers.proxy(req, res, path, startedAt);
   });
+  installLeanIngress(server, (path) => !endpoints.handles(path));
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     // Node takes its own error listener off a socket it hands over; without one, a client that
     // resets the connection while the proxy answers or decides would crash the process.

@@ -617,8 +617,10 @@ describe('pipelined requests on a connection that dies', () => {
         socket.on('error', () => undefined);
         await once(socket, 'connect');
         // The first never gets an answer; the second is forwarded while its response waits.
+        // (`Content-Length: 0` keeps them off the lean path, which answers pipelined requests one
+        // after the other: Node's server, which dispatches them at once, is the one tested.)
         socket.write(
-          `GET /hang-${String(round)} HTTP/1.1\r\nHost: a\r\n\r\nGET /queued-${String(round)} HTTP/1.1\r\nHost: a\r\n\r\n`,
+          `GET /hang-${String(round)} HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\nGET /queued-${String(round)} HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n`,
         );
         await Promise.race([
           queuedSeen,
@@ -639,6 +641,55 @@ describe('pipelined requests on a connection that dies', () => {
         },
       );
       expect(statusLines(result.text)).toEqual(['HTTP/1.1 200 OK']);
+    } finally {
+      await small.close();
+    }
+  });
+});
+
+describe('pipelined requests on the lean path', () => {
+  it('are answered in order, and a connection that dies mid-way gives its slot back', async () => {
+    const small = createProxy({
+      upstreams: [upstreamUrl],
+      listen: { host: '127.0.0.1', port: 0 },
+      healthCheck: false,
+      retryMaxAttempts: 1,
+      maxInFlight: 1,
+      logLevel: 'silent',
+    });
+    const smallPort = (await small.listen()).port;
+    try {
+      const answered = await raw(
+        'GET /one HTTP/1.1\r\nHost: a\r\n\r\nGET /two HTTP/1.1\r\nHost: a\r\n\r\nGET /three HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n',
+        { toPort: smallPort },
+      );
+      // Each 2-byte body ('ok') runs into the next status line.
+      expect(answered.text.match(/HTTP\/1\.1 \d{3} [^\r]*\r\n/g)).toEqual([
+        'HTTP/1.1 200 OK\r\n',
+        'HTTP/1.1 200 OK\r\n',
+        'HTTP/1.1 200 OK\r\n',
+      ]);
+      expect(answered.text.endsWith('ok')).toBe(true);
+      expect(answered.closedByServer).toBe(true);
+      for (const round of [1, 2]) {
+        const hanging = upstreamEvent('request', `/hang-lean-${String(round)}`);
+        const socket = connect(smallPort, '127.0.0.1');
+        socket.on('error', () => undefined);
+        await once(socket, 'connect');
+        socket.write(
+          `GET /hang-lean-${String(round)} HTTP/1.1\r\nHost: a\r\n\r\nGET /never-${String(round)} HTTP/1.1\r\nHost: a\r\n\r\n`,
+        );
+        await hanging;
+        const closed = once(socket, 'close');
+        socket.resetAndDestroy();
+        await closed;
+      }
+      // With one slot, a slot kept by a dead connection would make this a 503.
+      const after = await raw('GET /after HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n', {
+        toPort: smallPort,
+      });
+      expect(statusLines(after.text)).toEqual(['HTTP/1.1 200 OK']);
+      expect(seen.map((s) => s.url)).not.toContain('/never-1');
     } finally {
       await small.close();
     }

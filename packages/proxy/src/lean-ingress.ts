@@ -1,0 +1,222 @@
+/**
+ * Why: the ingress server's connections start on the lean path. Each request whose whole head is
+ * in hand and has the lean shape (lean-head.ts) is read here and handed to the server's 'request'
+ * listeners (the proxy's ingress handler and the drain tracker) as a {@link LeanRequest} and
+ * {@link LeanResponse}, one at a time, pipelined ones in order. The first request that is not
+ * (a body, an Upgrade, a head split over reads, one of the proxy's own endpoints, anything odd)
+ * hands the connection, with every unread byte, to Node's HTTP server for good, where the usual
+ * checks, timeouts and error answers apply. Idle lean connections close after the server's
+ * keep-alive timeout, as Node's would.
+ */
+import type { Server } from 'node:http';
+import type { Socket } from 'node:net';
+import { parseLeanHead } from './lean-head.js';
+import { LeanRequest, LeanResponse, type LeanResponseOwner } from './lean-response.js';
+import { MAX_HEADER_SIZE } from './request-validation.js';
+
+/** The lean path of one server. */
+export interface LeanIngress {
+  /** Lean connections open now. */
+  readonly connections: number;
+}
+
+type ConnectionListener = (this: Server, socket: Socket) => void;
+
+/** How often idle lean connections are looked at. */
+const SWEEP_INTERVAL_MS = 1_000;
+
+/** The request target's path, without query. */
+function pathOf(url: string): string {
+  const query = url.indexOf('?');
+  return query === -1 ? url : url.slice(0, query);
+}
+
+/**
+ * Puts `server`'s connections on the lean path. `takesPath` says which request paths may be read
+ * here (the proxy's own endpoints are not). Call it once, right after creating the server and
+ * before any other 'connection' listener is added. The server's `closeIdleConnections` and
+ * `closeAllConnections` (and so `close`) then cover the lean connections too.
+ */
+export function installLeanIngress(
+  server: Server,
+  takesPath: (path: string) => boolean,
+): LeanIngress {
+  const listeners = server.listeners('connection');
+  const nodeListener = listeners[0] as ConnectionListener | undefined;
+  if (listeners.length !== 1 || nodeListener === undefined) {
+    throw new Error('installLeanIngress needs the server as created, with its own listener only');
+  }
+  server.removeListener('connection', nodeListener);
+  const open = new Set<LeanConnection>();
+  const keepAliveMs = server.keepAliveTimeout;
+  const context: LeanContext = {
+    server,
+    takesPath,
+    keepAliveSeconds: Math.floor(keepAliveMs / 1000),
+    handOff(connection, socket) {
+      open.delete(connection);
+      nodeListener.call(server, socket);
+    },
+    closed(connection) {
+      open.delete(connection);
+    },
+  };
+  let sweeper: NodeJS.Timeout | undefined;
+  const sweep = (): void => {
+    const now = performance.now();
+    for (const connection of open) connection.closeIfIdleSince(now - keepAliveMs);
+    if (open.size === 0) {
+      clearInterval(sweeper);
+      sweeper = undefined;
+    }
+  };
+  server.on('connection', (socket: Socket) => {
+    open.add(new LeanConnection(context, socket));
+    if (sweeper === undefined && keepAliveMs > 0) {
+      sweeper = setInterval(sweep, SWEEP_INTERVAL_MS);
+      sweeper.unref();
+    }
+  });
+  const closeIdle = server.closeIdleConnections.bind(server);
+  const closeAll = server.closeAllConnections.bind(server);
+  server.closeIdleConnections = () => {
+    closeIdle();
+    for (const connection of open) connection.closeIfIdleSince(Infinity);
+  };
+  server.closeAllConnections = () => {
+    closeAll();
+    for (const connection of open) connection.destroy();
+  };
+  return {
+    get connections() {
+      return open.size;
+    },
+  };
+}
+
+interface LeanContext {
+  readonly server: Server;
+  readonly takesPath: (path: string) => boolean;
+  readonly keepAliveSeconds: number;
+  handOff(connection: LeanConnection, socket: Socket): void;
+  closed(connection: LeanConnection): void;
+}
+
+/** One connection on the lean path. */
+class LeanConnection implements LeanResponseOwner {
+  readonly socket: Socket;
+  readonly #context: LeanContext;
+  #unread: Buffer | undefined = undefined;
+  #current: LeanResponse | undefined = undefined;
+  #idleSince = performance.now();
+  /** Handed to Node's server, or closing: nothing more is read here. */
+  #gone = false;
+
+  constructor(context: LeanContext, socket: Socket) {
+    this.#context = context;
+    this.socket = socket;
+    socket.on('data', this.#onData);
+    socket.on('close', this.#onClose);
+    socket.on('error', this.#onError);
+    socket.on('end', this.#onEnd);
+  }
+
+  get keepAliveSeconds(): number {
+    return this.#context.keepAliveSeconds;
+  }
+
+  closeIfIdleSince(time: number): void {
+    if (this.#current === undefined && this.#unread === undefined && this.#idleSince < time) {
+      this.destroy();
+    }
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  responseDone(response: LeanResponse, finished: boolean, keepAlive: boolean): void {
+    if (response !== this.#current) return;
+    this.#current = undefined;
+    this.#idleSince = performance.now();
+    if (!finished || this.#gone) return;
+    if (!keepAlive) {
+      this.#finish();
+      return;
+    }
+    if (this.socket.isPaused()) this.socket.resume();
+    this.#next();
+  }
+
+  /** Closes our side once the last response left. */
+  #finish(): void {
+    this.#gone = true;
+    this.#unread = undefined;
+    this.socket.end();
+  }
+
+  readonly #onData = (chunk: Buffer): void => {
+    const unread = this.#unread;
+    this.#unread = unread === undefined ? chunk : Buffer.concat([unread, chunk]);
+    if (this.#current === undefined) this.#next();
+    else if (this.#unread.length > MAX_HEADER_SIZE) this.socket.pause();
+  };
+
+  /** Serves the requests in hand, one at a time, or hands the connection over. */
+  #next(): void {
+    while (this.#current === undefined && this.#unread !== undefined && !this.#gone) {
+      const unread = this.#unread;
+      const end = unread.indexOf('\r\n\r\n');
+      if (end === -1) {
+        this.#handOff();
+        return;
+      }
+      const head = parseLeanHead(unread.toString('latin1', 0, end));
+      if (head === undefined || !this.#context.takesPath(pathOf(head.url))) {
+        this.#handOff();
+        return;
+      }
+      this.#unread = end + 4 === unread.length ? undefined : unread.subarray(end + 4);
+      const req = new LeanRequest(head, this.socket);
+      const res = new LeanResponse(this, req, head.keepAlive);
+      this.#current = res;
+      this.#context.server.emit('request', req, res);
+    }
+  }
+
+  #handOff(): void {
+    const socket = this.socket;
+    const unread = this.#unread;
+    this.#unread = undefined;
+    this.#gone = true;
+    socket.off('data', this.#onData);
+    socket.off('end', this.#onEnd);
+    socket.off('close', this.#onClose);
+    socket.off('error', this.#onError);
+    // No 'data' listener now: the bytes put back wait in the socket's buffer for Node's.
+    if (unread !== undefined) socket.unshift(unread);
+    if (socket.isPaused()) socket.resume();
+    this.#context.handOff(this, socket);
+  }
+
+  readonly #onEnd = (): void => {
+    // The client sent FIN. As Node's server does, that ends the exchange: a request in flight is
+    // abandoned (its upstream call cancelled), pipelined ones are dropped, and our side closes.
+    const current = this.#current;
+    this.#current = undefined;
+    this.#finish();
+    current?.connectionClosed();
+  };
+
+  readonly #onClose = (): void => {
+    this.#gone = true;
+    this.#context.closed(this);
+    const current = this.#current;
+    this.#current = undefined;
+    current?.connectionClosed();
+  };
+
+  readonly #onError = (): void => {
+    // 'close' follows, where the response in flight learns of it.
+  };
+}
