@@ -4,7 +4,8 @@
 // duplicate Host → 400 and close), absolute-form targets turned into origin-form
 // (request-target.ts), the proxy's own endpoints answered here and never forwarded, then the
 // proxied request handed to the request path. WebSocket/Upgrade requests go to the `upgrade`
-// handler.
+// handler. Connections start on the lean path (lean-ingress.ts), which reads plain body-less
+// requests itself and hands every other connection to this server's own parser.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';

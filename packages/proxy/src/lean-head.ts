@@ -23,14 +23,11 @@ export interface LeanHead {
   readonly keepAlive: boolean;
 }
 
-/** A character no lean head may hold anywhere: controls other than HTAB, CR and LF, and DEL. */
-const FORBIDDEN_IN_HEAD = /[^\t\r\n\x20-\x7e\x80-\xff]/;
-/** A CR not followed by LF, or an LF not preceded by CR (bare line ends, obs-fold's cousins). */
-const BARE_LINE_END = /\r(?!\n)|(?<!\r)\n/;
-/** An origin-form target: '/' then visible ASCII only, no '#' (fragments are refused later). */
-const ORIGIN_FORM = /^\/[\x21-\x22\x24-\x7e]*$/;
-/** A field line: a token, ':' at once, then the value (whitespace around it dropped). */
-const FIELD_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[\t ]*(.*?)[\t ]*$/;
+/** Characters of a token (RFC 9110 §5.6.2), by char code. */
+const TOKEN_CHAR = new Uint8Array(128);
+for (const char of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") {
+  TOKEN_CHAR[char.charCodeAt(0)] = 1;
+}
 /** A Host value as request-validation.ts accepts it. */
 const HOST = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::\d{0,5})?$/;
 
@@ -51,9 +48,7 @@ const DECLINED_FIELDS: ReadonlySet<string> = new Set([
  * `undefined` when it is not one, for Node's server to handle.
  */
 export function parseLeanHead(head: string): LeanHead | undefined {
-  if (head.length > MAX_HEADER_SIZE || FORBIDDEN_IN_HEAD.test(head) || BARE_LINE_END.test(head)) {
-    return undefined;
-  }
+  if (head.length > MAX_HEADER_SIZE) return undefined;
   const lineEnd = head.indexOf('\r\n');
   if (lineEnd === -1) return undefined;
   const space = head.indexOf(' ');
@@ -63,7 +58,7 @@ export function parseLeanHead(head: string): LeanHead | undefined {
   if (targetEnd === -1 || targetEnd > lineEnd) return undefined;
   if (head.slice(targetEnd + 1, lineEnd) !== 'HTTP/1.1') return undefined;
   const url = head.slice(space + 1, targetEnd);
-  if (url.length > MAX_URI_LENGTH || !ORIGIN_FORM.test(url)) return undefined;
+  if (url.length > MAX_URI_LENGTH || !isOriginForm(url)) return undefined;
 
   const headers: Record<string, string> = {};
   const rawHeaders: string[] = [];
@@ -73,11 +68,12 @@ export function parseLeanHead(head: string): LeanHead | undefined {
   while (start < head.length) {
     let end = head.indexOf('\r\n', start);
     if (end === -1) end = head.length;
-    const field = FIELD_LINE.exec(head.slice(start, end));
+    const colon = tokenEnd(head, start, end);
+    if (colon === start || head.charCodeAt(colon) !== 58 /* ':' */) return undefined;
+    const value = fieldValue(head, colon + 1, end);
+    if (value === undefined) return undefined;
+    const name = head.slice(start, colon);
     start = end + 2;
-    if (field === null) return undefined;
-    const name = field[1] ?? '';
-    const value = field[2] ?? '';
     const lower = name.toLowerCase();
     if (Object.hasOwn(headers, lower) || DECLINED_FIELDS.has(lower) || lower === '__proto__') {
       return undefined;
@@ -107,4 +103,45 @@ function leanMethod(method: string): LeanHead['method'] | undefined {
     default:
       return undefined;
   }
+}
+
+/** '/' then visible ASCII only, without '#' (fragments are refused later). */
+function isOriginForm(url: string): boolean {
+  if (url.charCodeAt(0) !== 47 /* '/' */) return false;
+  for (let i = 1; i < url.length; i++) {
+    const code = url.charCodeAt(i);
+    if (code < 0x21 || code > 0x7e || code === 35 /* '#' */) return false;
+  }
+  return true;
+}
+
+/** Where the token starting at `start` ends (at `end` at most). */
+function tokenEnd(text: string, start: number, end: number): number {
+  let i = start;
+  while (i < end) {
+    const code = text.charCodeAt(i);
+    if (code >= 128 || TOKEN_CHAR[code] !== 1) break;
+    i++;
+  }
+  return i;
+}
+
+/**
+ * The field value between `start` and `end`, without the spaces and tabs around it; `undefined`
+ * when it holds a character a value may not (controls but HTAB, DEL, and so CR, LF and NUL).
+ */
+function fieldValue(text: string, start: number, end: number): string | undefined {
+  let first = start;
+  while (first < end && isBlank(text.charCodeAt(first))) first++;
+  let last = end;
+  while (last > first && isBlank(text.charCodeAt(last - 1))) last--;
+  for (let i = first; i < last; i++) {
+    const code = text.charCodeAt(i);
+    if ((code < 0x20 && code !== 9) || code === 0x7f || code > 0xff) return undefined;
+  }
+  return text.slice(first, last);
+}
+
+function isBlank(code: number): boolean {
+  return code === 32 || code === 9;
 }
