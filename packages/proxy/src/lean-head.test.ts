@@ -95,15 +95,22 @@ async function expectNodeAgrees(head: string): Promise<boolean> {
 }
 
 const TOKEN_CHARS = 'abcxyzABCXYZ0129-_.!#$%&*+^`|~';
-const token = fc.string({ unit: fc.constantFrom(...TOKEN_CHARS.split('')), minLength: 1, maxLength: 12 });
+const token = fc.string({
+  unit: fc.constantFrom(...TOKEN_CHARS.split('')),
+  minLength: 1,
+  maxLength: 12,
+});
 const cleanValue = fc.string({
   unit: fc.constantFrom(...'abc XYZ019,;=/"()[]{}?@:-_.~\t'.split('')),
   maxLength: 20,
 });
 const cleanPath = fc
-  .array(fc.string({ unit: fc.constantFrom(...'abz09-._~%!$&()*+,;=:@'.split('')), maxLength: 8 }), {
-    maxLength: 4,
-  })
+  .array(
+    fc.string({ unit: fc.constantFrom(...'abz09-._~%!$&()*+,;=:@'.split('')), maxLength: 8 }),
+    {
+      maxLength: 4,
+    },
+  )
   .chain((segments) =>
     fc
       .option(fc.string({ unit: fc.constantFrom(...'a=&b1%/?'.split('')), maxLength: 10 }))

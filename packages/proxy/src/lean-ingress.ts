@@ -148,14 +148,19 @@ class LeanConnection implements LeanResponseOwner {
     this.#next();
   }
 
-  /** Closes our side once the last response left. */
+  /**
+   * Closes the connection once the last response left, as Node's server does: nothing more is
+   * read (what the client still sends is dropped), and the socket is destroyed once its writes
+   * are flushed, whether or not the client closes its side.
+   */
   #finish(): void {
     this.#gone = true;
     this.#unread = undefined;
-    this.socket.end();
+    this.socket.destroySoon();
   }
 
   readonly #onData = (chunk: Buffer): void => {
+    if (this.#gone) return;
     const unread = this.#unread;
     this.#unread = unread === undefined ? chunk : Buffer.concat([unread, chunk]);
     if (this.#current === undefined) this.#next();

@@ -116,6 +116,9 @@ export class LeanResponse {
    */
   writeHead(status: number, headers?: Readonly<Record<string, string | number | string[]>>): this {
     if (this.headersSent) throw new Error('headers already sent');
+    if (!Number.isInteger(status) || status < 100 || status > 999) {
+      throw new RangeError(`invalid status code ${String(status)}, expected an integer 100–999`);
+    }
     const fields = this.#set === undefined ? headers : { ...this.#set, ...headers };
     let text = '';
     let hasLength = false;
@@ -126,13 +129,23 @@ export class LeanResponse {
         const value = fields[name];
         if (value === undefined) continue;
         if (!TOKEN.test(name)) throw new TypeError(`invalid header name ${JSON.stringify(name)}`);
-        const lower =
-          name.length === 14 || name.length === 4 || name.length === 10 ? name.toLowerCase() : '';
-        if (lower === 'content-length') hasLength = true;
-        else if (lower === 'date') hasDate = true;
-        else if (lower === 'connection') {
-          closeAsked = String(value).toLowerCase().includes('close');
-          continue;
+        switch (name.length === 4 || name.length >= 10 ? name.toLowerCase() : '') {
+          case 'content-length':
+            hasLength = true;
+            break;
+          case 'date':
+            hasDate = true;
+            break;
+          case 'connection':
+            // Ours is written below, from shouldKeepAlive and this.
+            closeAsked = checkedValue(name, String(value)).toLowerCase().includes('close');
+            continue;
+          case 'transfer-encoding':
+            // The framing is ours to choose (chunked unless a Content-Length is given).
+            checkedValue(name, String(value));
+            continue;
+          default:
+            break;
         }
         if (Array.isArray(value)) {
           for (const item of value) text += headerLine(name, item);
@@ -240,6 +253,7 @@ export class LeanResponse {
     let ok = tail === '' ? socket.write(bytes, callback) : socket.write(bytes);
     if (tail !== '') ok = socket.write(tail, 'latin1', callback);
     socket.uncork();
+    if (!ok && this.#drainListeners !== undefined) this.#watchDrain();
     return ok;
   }
 
@@ -287,7 +301,11 @@ export class LeanResponse {
   };
 }
 
-function headerLine(name: string, value: string): string {
+function checkedValue(name: string, value: string): string {
   if (INVALID_VALUE.test(value)) throw new TypeError(`invalid value for header ${name}`);
-  return `${name}: ${value}\r\n`;
+  return value;
+}
+
+function headerLine(name: string, value: string): string {
+  return `${name}: ${checkedValue(name, value)}\r\n`;
 }
