@@ -22,6 +22,9 @@ export interface LeanIngress {
 
 type ConnectionListener = (this: Server, socket: Socket) => void;
 
+/** The bytes a lean head and its blank line may take. */
+const HEAD_WINDOW = MAX_HEADER_SIZE + 4;
+
 /** How often idle lean connections are looked at. */
 const SWEEP_INTERVAL_MS = 1_000;
 
@@ -171,12 +174,15 @@ class LeanConnection implements LeanResponseOwner {
   #next(): void {
     while (this.#current === undefined && this.#unread !== undefined && !this.#gone) {
       const unread = this.#unread;
-      const end = unread.indexOf('\r\n\r\n');
+      // One latin1 copy of what can hold a head, searched as a string (cheaper than searching
+      // the buffer for a string); a head longer than the limit goes to Node, which refuses it.
+      const text = unread.toString('latin1', 0, Math.min(unread.length, HEAD_WINDOW));
+      const end = text.indexOf('\r\n\r\n');
       if (end === -1) {
         this.#handOff();
         return;
       }
-      const head = parseLeanHead(unread.toString('latin1', 0, end));
+      const head = parseLeanHead(text.slice(0, end));
       if (head === undefined || !this.#context.takesPath(pathOf(head.url))) {
         this.#handOff();
         return;
