@@ -12,6 +12,7 @@ import { MAX_HEADER_COUNT, MAX_HEADER_SIZE, MAX_URI_LENGTH } from './request-val
 
 /** A request head in the lean shape; `headers` as node:http gives them (lower-case names). */
 export interface LeanHead {
+  /** The only methods read here: none of them carries a body without framing fields. */
   readonly method: 'GET' | 'HEAD' | 'DELETE' | 'OPTIONS';
   /** The origin-form request target. */
   readonly url: string;

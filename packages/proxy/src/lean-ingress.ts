@@ -37,7 +37,8 @@ function pathOf(url: string): string {
 /**
  * Puts `server`'s connections on the lean path. `takesPath` says which request paths may be read
  * here (the proxy's own endpoints are not). Call it once, right after creating the server and
- * before any other 'connection' listener is added. The server's `closeIdleConnections` and
+ * before any other 'connection' listener is added. The server's `keepAliveTimeout` is read now:
+ * lean connections idle longer are closed. The server's `closeIdleConnections` and
  * `closeAllConnections` (and so `close`) then cover the lean connections too.
  */
 export function installLeanIngress(

@@ -15,7 +15,7 @@ import type { LeanHead } from './lean-head.js';
 const INVALID_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 /** A header name: an RFC 9110 token. */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-/** Bodies up to this size are joined to their head in one latin1 string: one write, no copy of note. */
+/** Bodies up to this size are joined to their head in one latin1 string, for one write. */
 const JOIN_LIMIT = 1_024;
 
 /** The connection a lean response belongs to. */

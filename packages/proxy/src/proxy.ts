@@ -91,7 +91,11 @@ export interface ProxyAddress {
 export interface Proxy extends AsyncDisposable {
   /** Binds `config.listen` (port 0 allowed) and starts health checks. */
   listen(): Promise<ProxyAddress>;
-  /** The ingress server. */
+  /**
+   * The ingress server. Requests read on the lean path (plain body-less HTTP/1.1 requests) reach
+   * its 'request' listeners as a `LeanRequest` and `LeanResponse`, which offer only the part of
+   * `IncomingMessage` and `ServerResponse` the proxy uses; every other request is Node's own.
+   */
   readonly server: Server;
   /** Live state: ready, draining, the upstreams, the demo switch. */
   readonly status: ProxyStatusSource;
