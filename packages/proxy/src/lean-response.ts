@@ -188,8 +188,17 @@ export class LeanResponse {
     const trailer = this.#chunked ? '0\r\n\r\n' : '';
     if (bytes !== undefined && bytes.length > 0 && !this.#bodiless) {
       this.#send(bytes, trailer, this.#onFinished);
-    } else this.#socketWrite(this.#head + trailer, this.#onFinished);
+      return this;
+    }
+    const last = this.#head + trailer;
     this.#head = '';
+    if (last !== '' || this.socket.writableLength !== 0) {
+      this.#socketWrite(last, this.#onFinished);
+    } else {
+      // Everything already went to the kernel: no empty write (a system call of its own), as
+      // Node's ServerResponse skips it too.
+      process.nextTick(this.#onFinished);
+    }
     return this;
   }
 
