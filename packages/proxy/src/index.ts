@@ -32,7 +32,7 @@ export {
 } from './forwarded-headers.js';
 export { ConnectionTracker, type DrainResult } from './graceful-drain.js';
 export { type HeaderInput, HOP_BY_HOP_HEADERS, stripHopByHop } from './hop-by-hop.js';
-export { createIngressServer, type IngressHandlers, pathOf, reportLocalAnswer } from './ingress.js';
+export { createIngressServer, type IngressHandlers, reportLocalAnswer } from './ingress.js';
 export { isAuthorized, UNAUTHORIZED_HEADERS } from './metrics-auth.js';
 export {
   DEFAULT_MAX_PATH_LABELS,
@@ -93,6 +93,7 @@ export {
   startRequestSpan,
   TRACER_NAME,
 } from './request-span.js';
+export { pathOf } from './request-target.js';
 export {
   clientErrorResponse,
   INGRESS_SERVER_OPTIONS,

@@ -12,7 +12,7 @@ import type { Duplex } from 'node:stream';
 import { type EndpointHandler } from './endpoints.js';
 import type { ProxyObserver } from './proxy-observer.js';
 import { installLeanIngress } from './lean-ingress.js';
-import { adoptOriginForm } from './request-target.js';
+import { adoptOriginForm, pathOf } from './request-target.js';
 import {
   clientErrorResponse,
   INGRESS_SERVER_OPTIONS,
@@ -45,12 +45,6 @@ const UPGRADE_REJECTION_REASONS = {
   414: 'URI Too Long',
   431: 'Request Header Fields Too Large',
 } as const;
-
-/** Splits the path off a request target (`/a/b?x=1` → `/a/b`). */
-export function pathOf(url: string): string {
-  const query = url.indexOf('?');
-  return query === -1 ? url : url.slice(0, query);
-}
 
 /**
  * Reports a request the proxy answered without an upstream (an endpoint, a refusal) once its

@@ -8,7 +8,7 @@
  * large) is declined, and the connection goes to Node's server, which answers it with all its
  * checks. The lean reader never rejects a request itself, so it can never be the weaker of the two.
  */
-import { MAX_HEADER_COUNT, MAX_HEADER_SIZE, MAX_URI_LENGTH } from './request-validation.js';
+import { HOST, MAX_HEADER_COUNT, MAX_HEADER_SIZE, MAX_URI_LENGTH } from './request-validation.js';
 
 /** A request head in the lean shape; `headers` as node:http gives them (lower-case names). */
 export interface LeanHead {
@@ -29,8 +29,6 @@ const TOKEN_CHAR = new Uint8Array(128);
 for (const char of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") {
   TOKEN_CHAR[char.charCodeAt(0)] = 1;
 }
-/** A Host value as request-validation.ts accepts it. */
-const HOST = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::\d{0,5})?$/;
 
 /**
  * Fields that take a request off the lean path: framing of a body, protocol switches and

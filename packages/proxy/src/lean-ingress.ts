@@ -12,6 +12,7 @@ import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { parseLeanHead } from './lean-head.js';
 import { LeanRequest, LeanResponse, type LeanResponseOwner } from './lean-response.js';
+import { pathOf } from './request-target.js';
 import { MAX_HEADER_SIZE } from './request-validation.js';
 
 /** The lean path of one server. */
@@ -27,12 +28,6 @@ const HEAD_WINDOW = MAX_HEADER_SIZE + 4;
 
 /** How often idle lean connections are looked at. */
 const SWEEP_INTERVAL_MS = 1_000;
-
-/** The request target's path, without query. */
-function pathOf(url: string): string {
-  const query = url.indexOf('?');
-  return query === -1 ? url : url.slice(0, query);
-}
 
 /**
  * Puts `server`'s connections on the lean path. `takesPath` says which request paths may be read

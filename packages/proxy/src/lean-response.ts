@@ -7,14 +7,10 @@
  * backpressure and `drain`, `end`, `destroy`, `setHeader`/`getHeader`, `shouldKeepAlive`, and
  * 'close' once the response is done, finished or not), so the same code answers on both paths.
  */
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES, validateHeaderName, validateHeaderValue } from 'node:http';
 import type { Socket } from 'node:net';
 import type { LeanHead } from './lean-head.js';
 
-/** A header value a response may carry: visible ASCII, obs-text, space and HTAB (as Node checks). */
-const INVALID_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
-/** A header name: an RFC 9110 token. */
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** Bodies up to this size are joined to their head in one latin1 string, for one write. */
 const JOIN_LIMIT = 1_024;
 
@@ -128,7 +124,7 @@ export class LeanResponse {
       for (const name in fields) {
         const value = fields[name];
         if (value === undefined) continue;
-        if (!TOKEN.test(name)) throw new TypeError(`invalid header name ${JSON.stringify(name)}`);
+        validateHeaderName(name);
         switch (name.length === 4 || name.length >= 10 ? name.toLowerCase() : '') {
           case 'content-length':
             hasLength = true;
@@ -310,8 +306,9 @@ export class LeanResponse {
   };
 }
 
+/** `value`, once Node's own check (the one ServerResponse makes) found nothing to refuse. */
 function checkedValue(name: string, value: string): string {
-  if (INVALID_VALUE.test(value)) throw new TypeError(`invalid value for header ${name}`);
+  validateHeaderValue(name, value);
   return value;
 }
 

@@ -56,3 +56,9 @@ export function adoptOriginForm(req: IncomingMessage): void {
   req.url = target.originForm;
   req.headers.host = target.authority;
 }
+
+/** Splits the path off a request target (`/a/b?x=1` → `/a/b`). */
+export function pathOf(url: string): string {
+  const query = url.indexOf('?');
+  return query === -1 ? url : url.slice(0, query);
+}

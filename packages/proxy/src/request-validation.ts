@@ -52,7 +52,8 @@ export interface RequestHeadRejection {
 }
 
 const CONTENT_LENGTH = /^\d{1,15}$/;
-const HOST = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::\d{0,5})?$/;
+/** A Host value (or absolute-form authority) this stage accepts: an IP literal or reg-name, and a port. */
+export const HOST: RegExp = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::\d{0,5})?$/;
 
 /**
  * Checks a request head before anything is forwarded. Returns the status to answer (then close the
