@@ -95,9 +95,13 @@ export class LeanResponse {
     this.#bodiless = req.method === 'HEAD';
   }
 
-  /** Sets a header for {@link LeanResponse.writeHead} to send. */
+  /**
+   * Sets a header for {@link LeanResponse.writeHead} to send. Throws, as Node does, on a name or
+   * value that may not be sent.
+   */
   setHeader(name: string, value: string | number): this {
-    (this.#set ??= {})[name.toLowerCase()] = String(value);
+    validateHeaderName(name);
+    (this.#set ??= {})[name.toLowerCase()] = checkedValue(name, String(value));
     return this;
   }
 
