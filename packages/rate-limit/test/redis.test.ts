@@ -177,8 +177,11 @@ describe('RedisRateLimiter against a real redis-server', () => {
   );
 
   it('charges a cost too small to move the schedule at epoch times, as the local limiter does', async () => {
-    // At 1.7e12 ms one unit in the last place is 2.4e-4 ms; each call books 5e-8 ms.
-    const plan = scriptPlan(new TokenBucket({ capacity: 50, refillPerSecond: 960.9 }));
+    // At 1.7e12 ms one unit in the last place is 2.4e-4 ms; each call books 5.2e-5 ms, less than
+    // half of it. The slow refill keeps the key's TTL (the time until the bucket is full again)
+    // near a minute: with a fast one it lasted 52 ms, and on a slow machine the key expired
+    // between calls, so a call found a fresh, full bucket.
+    const plan = scriptPlan(new TokenBucket({ capacity: 50, refillPerSecond: 0.9609 }));
     const now = 1.7e12;
     const decide = async (cost: number): Promise<number> =>
       (await redis.eval(plan.source, 1, 'tiny-cost', ...plan.args(cost, now))) as number;
