@@ -42,11 +42,6 @@ export class LeanRequest {
     this.rawHeaders = head.rawHeaders;
     this.socket = socket;
   }
-
-  /** A lean request has no body and no events of its own; its response's 'close' tells all. */
-  once(_event: string, _listener: () => void): this {
-    return this;
-  }
 }
 
 type Listener = (this: LeanResponse) => void;
